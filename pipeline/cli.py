@@ -1,0 +1,118 @@
+"""The `pipeline` command line."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from . import __version__
+from .rules import DEFAULT_RULES_DIR, RuleError
+
+PROJECT = Path(__file__).resolve().parent.parent
+EXIT_CODES = """exit status:
+  0  every document processed
+  1  the tables were written, but some documents failed (see documents.status / error
+     and _manifest.json "errors"); with --fail-fast, the first failure stops the run and
+     nothing is written
+  2  bad command line or input path
+  3  a rule file is broken (the message names file, rule and line); nothing was written
+"""
+
+
+def _date(s: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {s!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pipeline", description="Turn Chinese press releases into Parquet "
+                                 "tables: documents, blocks, tokens, quantities, dates, organisations, turns.",
+                                 epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"pipeline {__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="process .txt files and folders, write DIR/<table>.parquet",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("inputs", nargs="+", metavar="INPUT", help=".txt files or folders (searched recursively)")
+    r.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
+    r.add_argument("--rules", type=Path, default=DEFAULT_RULES_DIR, metavar="DIR", help="rules folder")
+    r.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all CPUs)")
+    r.add_argument("--reference-date", type=_date, metavar="YYYY-MM-DD",
+                   help="reference date for every document (overrides the date found in the text)")
+    r.add_argument("--fail-fast", action="store_true", help="stop at the first document that fails")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("score", help="score an output folder against truth (same figures as shared score.py)")
+    s.add_argument("outputs", type=Path, metavar="DIR")
+    s.add_argument("--truth", type=Path, default=PROJECT / "tests" / "truth")
+    s.add_argument("--json", action="store_true")
+
+    g = sub.add_parser("golden", help="compare seeds output with tests/golden; --update rewrites them")
+    g.add_argument("--update", action="store_true", help="rewrite tests/golden from the current rules")
+    g.add_argument("--golden", type=Path, default=PROJECT / "tests" / "golden")
+    g.add_argument("--seeds", type=Path, default=PROJECT / "seeds")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.cmd](args)
+    except RuleError as e:
+        print(f"pipeline: rule error: {e}", file=sys.stderr)
+        return 3
+
+
+def cmd_run(args) -> int:
+    from .run import DocumentFailed, InputError, run
+    try:
+        m = run(args.inputs, args.output, args.rules, args.jobs, args.reference_date, args.fail_fast,
+                progress=False if args.no_progress else None)
+    except InputError as e:
+        print(f"pipeline: {e}", file=sys.stderr)
+        return 2
+    except DocumentFailed as e:
+        print(f"pipeline: stopped (--fail-fast): {e}", file=sys.stderr)
+        return 1
+    n = len(m["inputs"])
+    print(f"{n} documents, {len(m['errors'])} failed, {m['seconds_wall']:.2f} s -> {args.output}/",
+          file=sys.stderr)
+    for e in m["errors"][:20]:
+        print(f"  error: {e['error']}", file=sys.stderr)
+    return 1 if m["errors"] else 0
+
+
+def cmd_score(args) -> int:
+    from . import score
+    score.report(score.compute(args.outputs, args.truth), args.json)
+    return 0
+
+
+def cmd_golden(args) -> int:
+    from .golden import diff_goldens, write_goldens
+    from .run import run
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        run([args.seeds], out, jobs=1, progress=False)
+        if args.update:
+            write_goldens(out, args.golden)
+            print(f"goldens rewritten in {args.golden}; review them with `git diff {args.golden}`")
+            return 0
+        diffs = diff_goldens(out, args.golden)
+    if not diffs:
+        print("goldens unchanged")
+        return 0
+    for d in diffs.values():
+        print(d)
+    return 1
+
+
+COMMANDS = {"run": cmd_run, "score": cmd_score, "golden": cmd_golden}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The one object every stage reads and fills in: a document, its blocks, tokens and rows."""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from dataclasses import dataclass, field
+
+# Full-width ASCII (U+FF01..U+FF5E) and the ideographic space fold one-to-one to ASCII, so the
+# folded copy has the same length and every offset found on it holds in the original text
+# (NFKC would change lengths). Chinese punctuation (，。：“”) is left alone on purpose.
+_FOLD = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_FOLD[0x3000] = 0x20
+FOLD_TABLE = _FOLD
+
+
+def fold_width(text: str) -> str:
+    return text.translate(FOLD_TABLE)
+
+
+@dataclass
+class Block:
+    index: int
+    start: int
+    end: int
+    label: str = "main"
+    reason: str = ""
+
+
+@dataclass
+class Doc:
+    doc_id: str
+    text: str                       # exactly as decoded; every offset points here
+    path: str = ""
+    encoding: str = "utf-8"
+    sha256: str = ""
+    folded: str = ""                # fold_width(text): same length, for matching
+    blocks: list[Block] = field(default_factory=list)
+    tokens: list[tuple[int, int]] = field(default_factory=list)
+    title: str | None = None
+    published: dt.date | None = None
+    published_source: str | None = None
+    reference_fixed: bool = False   # the user set `published`; do not look for one
+    rows: dict[str, list[dict]] = field(default_factory=dict)
+    # candidates dropped on the way (overlap lost, exclusion), for `pipeline explain --near`
+    dropped: list[dict] = field(default_factory=list)
+    _main: list[tuple[int, int]] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.folded:
+            self.folded = fold_width(self.text)
+
+    # --- main-block geometry -------------------------------------------------------------
+    def main_spans(self) -> list[tuple[int, int]]:
+        if self._main is None:
+            self._main = [(b.start, b.end) for b in self.blocks if b.label == "main"]
+        return self._main
+
+    def in_main(self, start: int, end: int) -> bool:
+        """True when [start, end) lies inside one main block."""
+        spans = self.main_spans()
+        i = bisect.bisect_right(spans, (start, float("inf"))) - 1
+        return i >= 0 and spans[i][0] <= start and end <= spans[i][1]
+
+    def block_at(self, pos: int) -> Block | None:
+        starts = [b.start for b in self.blocks]
+        i = bisect.bisect_right(starts, pos) - 1
+        if i >= 0 and self.blocks[i].start <= pos < self.blocks[i].end:
+            return self.blocks[i]
+        return None
+
+    def invalidate(self) -> None:
+        self._main = None
+
+    def add(self, table: str, row: dict) -> None:
+        row.setdefault("doc_id", self.doc_id)
+        self.rows.setdefault(table, []).append(row)

@@ -1,0 +1,144 @@
+"""The pipeline: one explicit list of stages over one Doc, and the per-worker Engine.
+
+    ingest -> blocks -> segment -> reference date -> quantities, dates, organisations, turns
+           -> resolve -> rows
+
+Stages are plain functions called in the order written in `Engine.process`; there is no
+registry. The Engine compiles rules/ and builds the tokenizer once per worker process.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from . import blocks, dates, organisations, quantities, resolve, segment, turns
+from .document import Doc
+from .ingest import IngestError, doc_from_text, read_document
+from .records import TABLES
+from .rules import DEFAULT_RULES_DIR, RuleError, RuleTimeout, fingerprint, load_yaml, rule_files
+
+# rule file stem -> the stage module that compiles it (one file per stage that has rules)
+RULE_MODULES = {
+    "blocks": blocks,
+    "quantities": quantities,
+    "dates": dates,
+    "organisations": organisations,
+    "turns": turns,
+}
+STAGE_NAMES = ("ingest", "blocks", "segment", "reference", "quantities", "dates", "organisations",
+               "turns", "resolve")
+
+
+def load_rules(rules_dir: Path = DEFAULT_RULES_DIR) -> dict:
+    """Load and compile every rule file strictly; RuleError names file, rule and line."""
+    files = {p.stem: p for p in rule_files(rules_dir)}
+    missing = set(RULE_MODULES) - set(files)
+    if missing:
+        raise RuleError(rules_dir, f"missing rule file(s): {sorted(m + '.yaml' for m in missing)}")
+    unknown = set(files) - set(RULE_MODULES)
+    if unknown:
+        raise RuleError(rules_dir, f"unknown rule file(s) {sorted(u + '.yaml' for u in unknown)}; "
+                                   f"expected {sorted(m + '.yaml' for m in RULE_MODULES)}")
+    compiled = {}
+    for stem, module in RULE_MODULES.items():
+        path = files[stem]
+        data = load_yaml(path)
+        if not isinstance(data, dict) or data.get("table") != stem:
+            raise RuleError(path, f"the file must be a mapping with `table: {stem}`")
+        compiled[stem] = module.compile_rules(data, path)
+    return compiled
+
+
+class Engine:
+    """Compiled rules + tokenizer: built once per worker, then used for every document."""
+
+    def __init__(self, rules_dir: Path = DEFAULT_RULES_DIR, reference_date: dt.date | None = None):
+        self.rules_dir = Path(rules_dir)
+        self.rules = load_rules(self.rules_dir)
+        self.rules_fingerprint = fingerprint(self.rules_dir)
+        self.segmenter = segment.Segmenter(organisations.lexicon_words(self.rules["organisations"]))
+        self.reference_date = reference_date
+        self.seconds = defaultdict(float)
+
+    # -- one document ---------------------------------------------------------------------------
+    def run_stages(self, doc: Doc) -> Doc:
+        r, clock = self.rules, self._clock
+        clock("blocks", blocks.label_blocks, doc, r["blocks"])
+        clock("segment", segment.segment, doc, self.segmenter)
+        if self.reference_date is not None and not doc.reference_fixed:
+            doc.published, doc.published_source, doc.reference_fixed = self.reference_date, "user", True
+        clock("reference", dates.find_reference, doc, r["dates"])
+        clock("quantities", quantities.extract, doc, r["quantities"])
+        clock("dates", dates.extract, doc, r["dates"])
+        clock("organisations", organisations.extract, doc, r["organisations"])
+        clock("turns", turns.extract, doc, r["turns"], r["organisations"])
+        clock("resolve", resolve.resolve, doc)
+        return doc
+
+    def _clock(self, name, fn, *args):
+        t = time.perf_counter()
+        fn(*args)
+        self.seconds[name] += time.perf_counter() - t
+
+    def process_path(self, path: Path) -> dict[str, list[dict]]:
+        t = time.perf_counter()
+        try:
+            doc = read_document(path)
+        except IngestError as e:
+            return error_result(path, str(e))
+        finally:
+            self.seconds["ingest"] += time.perf_counter() - t
+        return self.process_doc(doc)
+
+    def process_text(self, text: str, doc_id: str = "text", reference: dt.date | None = None) -> dict:
+        doc = doc_from_text(text, doc_id)
+        if reference is not None:
+            doc.published, doc.published_source, doc.reference_fixed = reference, "user", True
+        return self.process_doc(doc)
+
+    def process_doc(self, doc: Doc) -> dict[str, list[dict]]:
+        try:
+            self.run_stages(doc)
+        except RuleTimeout as e:
+            return error_result(doc.path or doc.doc_id, f"{doc.path or doc.doc_id}: {e}", doc)
+        except RecursionError as e:                         # pragma: no cover - defensive
+            return error_result(doc.path or doc.doc_id, f"{doc.path or doc.doc_id}: {e}", doc)
+        return rows_of(doc)
+
+
+def rows_of(doc: Doc) -> dict[str, list[dict]]:
+    out = {t: [] for t in TABLES}
+    counts = defaultdict(int)
+    for b in doc.blocks:
+        counts[b.label] += 1
+        out["blocks"].append({"doc_id": doc.doc_id, "block_index": b.index, "start": b.start,
+                              "end": b.end, "label": b.label, "reason": b.reason})
+    text = doc.text
+    out["tokens"] = [{"doc_id": doc.doc_id, "start": s, "end": e, "text": text[s:e]} for s, e in doc.tokens]
+    for table in ("quantities", "dates", "organisations", "turns"):
+        out[table] = doc.rows.get(table, [])
+    out["documents"] = [document_row(doc, counts)]
+    return out
+
+
+def document_row(doc: Doc, counts: dict, status: str = "ok", error: str | None = None) -> dict:
+    return {"doc_id": doc.doc_id, "path": doc.path, "sha256": doc.sha256, "title": doc.title,
+            "published": doc.published, "published_source": doc.published_source,
+            "encoding": doc.encoding, "n_chars": len(doc.text),
+            "n_main": counts.get("main", 0), "n_off_topic": counts.get("off_topic", 0),
+            "n_boilerplate": counts.get("boilerplate", 0), "status": status, "error": error}
+
+
+def error_result(path, message: str, doc: Doc | None = None) -> dict[str, list[dict]]:
+    """A failed document: one documents row with status error, nothing else."""
+    out = {t: [] for t in TABLES}
+    p = Path(str(path))
+    row = {"doc_id": p.stem if doc is None else doc.doc_id, "path": str(path),
+           "sha256": doc.sha256 if doc else None, "title": None, "published": None,
+           "published_source": None, "encoding": doc.encoding if doc else None,
+           "n_chars": len(doc.text) if doc else None, "n_main": None, "n_off_topic": None,
+           "n_boilerplate": None, "status": "error", "error": message}
+    out["documents"] = [row]
+    return out

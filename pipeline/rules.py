@@ -1,0 +1,226 @@
+"""Strict loading of rules/*.yaml: the shared helpers every stage's rule compiler uses.
+
+YAML is read with a loader that keeps dates and yes/no as strings (the traps DESIGN.md lists),
+records the line of every mapping, and turns every problem into a RuleError that names the
+file, the rule id and the line. Patterns are compiled with the `regex` module and run with a
+timeout, so a catastrophic pattern fails one document with a clear message instead of hanging.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import regex
+import yaml
+
+DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+
+class RuleError(Exception):
+    def __init__(self, file: str | Path, message: str, rule: str | None = None, line: int | None = None):
+        self.file, self.rule, self.line, self.message = str(file), rule, line, message
+        where = self.file + (f":{line}" if line else "")
+        super().__init__(f"{where}: {'rule ' + rule + ': ' if rule else ''}{message}")
+
+
+class RuleTimeout(Exception):
+    """A rule's pattern ran past its time limit on one document."""
+
+
+# --- YAML with lines and no surprises ----------------------------------------------------------
+class LDict(dict):
+    line: int = 0
+
+
+class LList(list):
+    line: int = 0
+
+
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_FLOAT = re.compile(r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][-+]?[0-9]+)?$")
+
+
+def _convert(node: yaml.Node, file: str) -> Any:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out = LDict()
+        out.line = line
+        for k, v in node.value:
+            key = _convert(k, file)
+            if not isinstance(key, str):
+                raise RuleError(file, f"mapping key {key!r} is not a string", line=k.start_mark.line + 1)
+            if key in out:
+                raise RuleError(file, f"duplicate key {key!r}", line=k.start_mark.line + 1)
+            out[key] = _convert(v, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        out_l = LList(_convert(v, file) for v in node.value)
+        out_l.line = line
+        return out_l
+    value = node.value
+    if node.style is not None and node.style != "":      # quoted or block scalar: always a string
+        return value
+    if value in ("", "~", "null", "Null", "NULL"):
+        return None
+    if value in ("true", "True", "TRUE"):
+        return True
+    if value in ("false", "False", "FALSE"):
+        return False
+    if _INT.match(value):
+        return int(value)
+    if _FLOAT.match(value):
+        return float(value)
+    return value           # 2024-03-01, no, yes, off: strings, as written
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RuleError(path, f"cannot read: {e}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        raise RuleError(path, f"YAML syntax error: {problem}",
+                        line=mark.line + 1 if mark else None) from None
+    if node is None:
+        raise RuleError(path, "the file is empty")
+    return _convert(node, str(path))
+
+
+# --- validation helpers -----------------------------------------------------------------------
+class Where:
+    """Where a value came from, for error messages: file, rule id, line."""
+
+    def __init__(self, file: str | Path, rule: str | None = None, line: int | None = None):
+        self.file, self.rule, self.line = str(file), rule, line
+
+    def at(self, obj: Any = None, rule: str | None = None) -> "Where":
+        return Where(self.file, rule or self.rule, getattr(obj, "line", None) or self.line)
+
+    def error(self, message: str) -> RuleError:
+        return RuleError(self.file, message, self.rule, self.line)
+
+
+def check_keys(d: Any, where: Where, required: Iterable[str] = (), optional: Iterable[str] = ()) -> LDict:
+    if not isinstance(d, dict):
+        raise where.error(f"expected a mapping, got {type(d).__name__}")
+    required, optional = set(required), set(optional)
+    unknown = set(d) - required - optional
+    if unknown:
+        raise where.error(f"unknown key(s) {sorted(unknown)}; allowed: {sorted(required | optional)}")
+    missing = required - set(d)
+    if missing:
+        raise where.error(f"missing key(s) {sorted(missing)}")
+    return d
+
+
+def expect(value: Any, types: type | tuple[type, ...], where: Where, what: str) -> Any:
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise where.error(f"{what} must be {_names(types)}, got a boolean {value!r}")
+    if not isinstance(value, types):
+        raise where.error(f"{what} must be {_names(types)}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def expect_str_list(value: Any, where: Where, what: str) -> list[str]:
+    expect(value, list, where, what)
+    for v in value:
+        expect(v, str, where, f"each item of {what}")
+    return list(value)
+
+
+def expect_enum(value: Any, allowed: Iterable[str], where: Where, what: str) -> str:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise where.error(f"{what} {value!r} is not one of {list(allowed)}")
+    return value
+
+
+def _names(types: type | tuple[type, ...]) -> str:
+    ts = types if isinstance(types, tuple) else (types,)
+    return " or ".join({"str": "a string", "int": "an integer", "float": "a number", "list": "a list",
+                        "dict": "a mapping", "bool": "true/false"}.get(t.__name__, t.__name__) for t in ts)
+
+
+# --- patterns ---------------------------------------------------------------------------------
+class Pattern:
+    """A compiled rule pattern that always runs with a timeout and knows its rule id."""
+
+    __slots__ = ("rule_id", "source", "rx")
+
+    def __init__(self, source: str, where: Where, flags: int = 0):
+        self.rule_id, self.source = where.rule, source
+        try:
+            self.rx = regex.compile(source, flags | regex.VERSION0)
+        except regex.error as e:
+            raise where.error(f"pattern does not compile: {e}") from None
+
+    @staticmethod
+    def budget(text: str) -> float:
+        # generous for honest patterns (linear in the text), fatal for catastrophic ones
+        return 2.0 + len(text) / 250_000
+
+    def finditer(self, text: str, pos: int = 0, endpos: int | None = None):
+        try:
+            yield from self.rx.finditer(text, pos, len(text) if endpos is None else endpos,
+                                        timeout=self.budget(text))
+        except TimeoutError:
+            raise RuleTimeout(f"rule {self.rule_id}: pattern timed out on this document "
+                              f"(catastrophic backtracking?): {self.source[:80]}") from None
+
+    def search(self, text: str, pos: int = 0, endpos: int | None = None):
+        try:
+            return self.rx.search(text, pos, len(text) if endpos is None else endpos,
+                                  timeout=self.budget(text))
+        except TimeoutError:
+            raise RuleTimeout(f"rule {self.rule_id}: pattern timed out on this document: "
+                              f"{self.source[:80]}") from None
+
+
+def alternation(words: Iterable[str]) -> str:
+    """A regex alternation of literal words, longest first (so 平方公里 beats 公里)."""
+    ws = sorted(set(words), key=lambda w: (-len(w), w))
+    return "(?:" + "|".join(regex.escape(w) for w in ws) + ")" if ws else "(?!)"
+
+
+# --- examples: every rule carries them; tests run them through the whole pipeline ------------
+EXAMPLE_KEYS = ("text", "match", "ref", "xfail", "note")
+
+
+def check_examples(rule: dict, where: Where, fields: Iterable[str]) -> None:
+    """Validate a rule's `examples` and `counter` lists (shape only; tests run them)."""
+    fields = set(fields)
+    for key in ("examples", "counter"):
+        items = rule.get(key)
+        if items is None:
+            continue
+        expect(items, list, where, key)
+        for ex in items:
+            w = where.at(ex)
+            check_keys(ex, w, required=("text",), optional=set(EXAMPLE_KEYS) | (fields if key == "examples" else set()))
+            expect(ex["text"], str, w, "example text")
+            if "match" in ex:
+                expect(ex["match"], str, w, "match")
+                if ex["match"] not in ex["text"]:
+                    raise w.error(f"match {ex['match']!r} is not in the example text {ex['text']!r}")
+            elif key == "examples":
+                raise w.error("an example needs `match`: the span the rule must produce")
+
+
+# --- the rules folder -------------------------------------------------------------------------
+def rule_files(rules_dir: Path) -> list[Path]:
+    if not rules_dir.is_dir():
+        raise RuleError(rules_dir, "rules folder not found")
+    return sorted(p for p in rules_dir.glob("*.yaml"))
+
+
+def fingerprint(rules_dir: Path) -> str:
+    h = hashlib.sha256()
+    for p in rule_files(rules_dir):
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]

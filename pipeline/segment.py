@@ -1,0 +1,56 @@
+"""Segmentation with jieba: the tokens table and word boundaries for the other stages.
+
+We own a `jieba.Tokenizer` instance with its cache file inside the project's cache folder
+(jieba's default cache in the shared temp folder causes permission clashes), HMM off (with HMM
+on jieba invents words such as 营收达). Numbers and dates are found on characters, not tokens.
+The lexicon words of rules/ (organisation names, units) are added once when the tokenizer is
+built, never per document, so the tokens of a document do not depend on which documents a
+worker saw before it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .document import Doc
+
+PROJECT_CACHE = Path(__file__).resolve().parent.parent / ".cache"
+
+
+def cache_dir() -> Path:
+    d = Path(os.environ.get("PIPELINE_CACHE_DIR", PROJECT_CACHE))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+class Segmenter:
+    """jieba (HMM off): the reference segmenter."""
+
+    name = "jieba"
+
+    def __init__(self, words: list[str] = ()):
+        import jieba
+        import logging
+        jieba.setLogLevel(logging.WARNING)
+        self.version = jieba.__version__
+        self.tk = jieba.Tokenizer()
+        self.tk.tmp_dir = str(cache_dir())
+        self.tk.cache_file = "jieba.cache"
+        self.tk.initialize()
+        self.words = sorted(set(words))
+        for w in self.words:
+            self.tk.add_word(w)
+
+    def settings(self) -> dict:
+        return {"backend": self.name, "version": self.version, "hmm": False, "added_words": len(self.words)}
+
+    def spans(self, text: str, offset: int = 0) -> list[tuple[int, int]]:
+        return [(offset + s, offset + e) for w, s, e in self.tk.tokenize(text, HMM=False) if not w.isspace()]
+
+
+def segment(doc: Doc, seg: Segmenter) -> None:
+    """Tokens of every block (blocks never share a token), in text order."""
+    out: list[tuple[int, int]] = []
+    for b in doc.blocks:
+        out.extend(seg.spans(doc.folded[b.start:b.end], b.start))
+    doc.tokens = out
