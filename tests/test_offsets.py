@@ -1,0 +1,55 @@
+"""Offsets hold: text == document_text[start:end] for every row of every table, and every
+entity lies in a main block; on the seeds and on 200 documents of ../shared/corpus."""
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import SEEDS, corpus_records
+from pipeline.ingest import read_document
+from pipeline.records import ENTITY_TABLES
+
+SPAN_TABLES = ("tokens",) + ENTITY_TABLES
+
+
+def check_rows(text: str, result: dict) -> None:
+    mains = [(b["start"], b["end"]) for b in result["blocks"] if b["label"] == "main"]
+    for b in result["blocks"]:
+        assert 0 <= b["start"] < b["end"] <= len(text)
+        assert text[b["start"]:b["end"]] == text[b["start"]:b["end"]].strip(), "block not trimmed"
+    covered = sorted((b["start"], b["end"]) for b in result["blocks"])
+    for (s1, e1), (s2, e2) in zip(covered, covered[1:]):
+        assert e1 <= s2, "blocks overlap"
+    gaps = [text[e1:s2] for (s1, e1), (s2, e2) in zip(covered, covered[1:])]
+    if covered:
+        gaps += [text[:covered[0][0]], text[covered[-1][1]:]]
+    assert all(not g.strip() for g in gaps), "a non-blank character belongs to no block"
+    for table in SPAN_TABLES:
+        for r in result[table]:
+            assert text[r["start"]:r["end"]] == r["text"], (table, r)
+    for table in ENTITY_TABLES:
+        for r in result[table]:
+            assert any(s <= r["start"] and r["end"] <= e for s, e in mains), (table, r, "not in main")
+    for t in result["turns"]:
+        if t["start"] is not None:
+            assert text[t["start"]:t["end"]] == t["speaker_label"], t
+        assert 0 <= t["text_start"] <= t["text_end"] <= len(text)
+
+
+def test_seed_offsets_in_written_tables(seeds_out):
+    tables = {t: pq.read_table(seeds_out / f"{t}.parquet").to_pylist()
+              for t in ("blocks", "turns") + SPAN_TABLES}
+    for path in sorted(SEEDS.glob("*.txt")):
+        doc = read_document(path)
+        per_doc = {t: [r for r in rows if r["doc_id"] == doc.doc_id] for t, rows in tables.items()}
+        assert per_doc["blocks"], path
+        check_rows(doc.text, per_doc)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name,n", [("mfa_spokesperson.jsonl", 100), ("xwlb_daily.jsonl", 100)])
+def test_corpus_offsets(engine, name, n):
+    for rec in corpus_records(name, n):
+        result = engine.process_text(rec["text"], rec["id"])
+        assert result["documents"][0]["status"] == "ok", result["documents"][0]["error"]
+        check_rows(rec["text"], result)
