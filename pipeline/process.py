@@ -1,7 +1,7 @@
 """The pipeline: one explicit list of stages over one Doc, and the per-worker Engine.
 
-    ingest -> blocks -> segment -> reference date -> quantities, dates, organisations, turns
-           -> resolve -> rows
+    ingest -> blocks -> segment -> reference date -> quantities, dates, organisations
+           -> resolve (overlaps, main blocks only) -> turns -> rows
 
 Stages are plain functions called in the order written in `Engine.process`; there is no
 registry. The Engine compiles rules/ and builds the tokenizer once per worker process.
@@ -28,7 +28,7 @@ RULE_MODULES = {
     "turns": turns,
 }
 STAGE_NAMES = ("ingest", "blocks", "segment", "reference", "quantities", "dates", "organisations",
-               "turns", "resolve")
+               "resolve", "turns")
 
 
 def load_rules(rules_dir: Path = DEFAULT_RULES_DIR) -> dict:
@@ -73,8 +73,8 @@ class Engine:
         clock("quantities", quantities.extract, doc, r["quantities"])
         clock("dates", dates.extract, doc, r["dates"])
         clock("organisations", organisations.extract, doc, r["organisations"])
-        clock("turns", turns.extract, doc, r["turns"], r["organisations"])
         clock("resolve", resolve.resolve, doc)
+        clock("turns", turns.extract, doc, r["turns"], r["organisations"])    # sees resolved orgs
         return doc
 
     def _clock(self, name, fn, *args):
