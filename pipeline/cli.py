@@ -46,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reference date for every document (overrides the date found in the text)")
     r.add_argument("--fail-fast", action="store_true", help="stop at the first document that fails")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--force", action="store_true",
+                   help="reprocess every document (default: reuse the rows of documents whose content, "
+                        "rules, pipeline version and settings are unchanged since the last run into DIR)")
+    r.add_argument("--segmenter", choices=("auto", "jieba", "rjieba"), default="auto",
+                   help="auto: rjieba when installed (tokens proven identical to jieba's), else jieba")
+    r.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="local worker processes, or dask.distributed (writes DIR/<table>/part-*.parquet)")
+    r.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler address (default: a local cluster)")
 
     s = sub.add_parser("score", help="score an output folder against truth (same figures as shared score.py)")
     s.add_argument("outputs", type=Path, metavar="DIR")
@@ -69,10 +77,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args) -> int:
-    from .run import DocumentFailed, InputError, run
+    from .run import DocumentFailed, InputError, RunOptions, run
+    opts = RunOptions(rules_dir=args.rules, jobs=args.jobs, reference=args.reference_date,
+                      fail_fast=args.fail_fast, progress=False if args.no_progress else None,
+                      segmenter=args.segmenter, force=args.force, engine=args.engine,
+                      scheduler=args.scheduler)
     try:
-        m = run(args.inputs, args.output, args.rules, args.jobs, args.reference_date, args.fail_fast,
-                progress=False if args.no_progress else None)
+        m = run(args.inputs, args.output, opts)
     except InputError as e:
         print(f"pipeline: {e}", file=sys.stderr)
         return 2
@@ -80,7 +91,8 @@ def cmd_run(args) -> int:
         print(f"pipeline: stopped (--fail-fast): {e}", file=sys.stderr)
         return 1
     n = len(m["inputs"])
-    print(f"{n} documents, {len(m['errors'])} failed, {m['seconds_wall']:.2f} s -> {args.output}/",
+    print(f"{n} documents ({m['reused_documents']} unchanged, reused), {len(m['errors'])} failed, "
+          f"{m['seconds_wall']:.2f} s -> {args.output}/",
           file=sys.stderr)
     for e in m["errors"][:20]:
         print(f"  error: {e['error']}", file=sys.stderr)

@@ -17,7 +17,7 @@ MAX_BYTES = 512 * 1024 * 1024     # a single document larger than this is refuse
 LEGACY = ("gb18030", "big5")
 
 _BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig", "utf-8"),
+    (codecs.BOM_UTF8, "utf-8-sig", "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16", "utf-16-le"),   # the 'utf-16' codec consumes the BOM
     (codecs.BOM_UTF16_BE, "utf-16", "utf-16-be"),
 )

@@ -54,11 +54,13 @@ def load_rules(rules_dir: Path = DEFAULT_RULES_DIR) -> dict:
 class Engine:
     """Compiled rules + tokenizer: built once per worker, then used for every document."""
 
-    def __init__(self, rules_dir: Path = DEFAULT_RULES_DIR, reference_date: dt.date | None = None):
+    def __init__(self, rules_dir: Path = DEFAULT_RULES_DIR, reference_date: dt.date | None = None,
+                 segmenter: str = "auto"):
         self.rules_dir = Path(rules_dir)
         self.rules = load_rules(self.rules_dir)
         self.rules_fingerprint = fingerprint(self.rules_dir)
-        self.segmenter = segment.Segmenter(organisations.lexicon_words(self.rules["organisations"]))
+        self.segmenter = segment.make_segmenter(organisations.lexicon_words(self.rules["organisations"]),
+                                                segmenter)
         self.reference_date = reference_date
         self.seconds = defaultdict(float)
 

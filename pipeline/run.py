@@ -1,22 +1,50 @@
-"""A batch run: find the inputs, process them (one or more worker processes), write the tables."""
+"""A batch run: find the inputs, process them (worker processes or Dask), write the tables.
+
+Documents flow through in doc_id order: a pool maps the per-document function over the paths
+(ordered `imap`, chunks of a few documents), the writer appends each result to row-group
+buffers, and nothing holds the whole corpus. An incremental rerun reuses the previous rows of
+every document whose content hash, rules fingerprint, pipeline version and settings are
+unchanged, by a streaming merge over the previous (doc_id-sorted) tables.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import multiprocessing as mp
 import os
 import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
 from .process import Engine, error_result
 from .rules import DEFAULT_RULES_DIR, fingerprint
-from .write import TableWriter
+from .write import PreviousRows, TableWriter
 
 
 class InputError(Exception):
     pass
+
+
+class DocumentFailed(Exception):
+    pass
+
+
+@dataclass
+class RunOptions:
+    rules_dir: Path = DEFAULT_RULES_DIR
+    jobs: int | None = None                  # None: every CPU
+    reference: dt.date | None = None         # --reference-date for every document
+    fail_fast: bool = False
+    progress: bool | None = None             # None: only when stderr is a terminal
+    segmenter: str = "auto"
+    force: bool = False                      # reprocess even unchanged documents
+    engine: str = "local"                    # local | dask
+    scheduler: str | None = None             # dask scheduler address; None: a LocalCluster
+    extra: dict = field(default_factory=dict)
 
 
 def find_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -33,13 +61,13 @@ def find_inputs(inputs: list[str | Path]) -> list[Path]:
     return sorted(set(out), key=lambda q: (q.stem, str(q)))
 
 
-# --- workers -------------------------------------------------------------------------------------
+# --- the per-document function, in a worker --------------------------------------------------------
 _ENGINE: Engine | None = None
 
 
-def _init_worker(rules_dir: str, reference: dt.date | None) -> None:
+def _init_worker(rules_dir: str, reference: dt.date | None, segmenter: str) -> None:
     global _ENGINE
-    _ENGINE = Engine(Path(rules_dir), reference)
+    _ENGINE = Engine(Path(rules_dir), reference, segmenter)
 
 
 def _work(path: str) -> tuple[dict, dict]:
@@ -54,6 +82,16 @@ def _work(path: str) -> tuple[dict, dict]:
     return result, seconds
 
 
+def process_batch(paths: list[str], rules_dir: str, reference, segmenter: str) -> list[tuple[dict, dict]]:
+    """A batch of documents in one task (Dask): the engine is built once per worker process."""
+    global _ENGINE
+    key = (rules_dir, reference, segmenter)
+    if _ENGINE is None or getattr(_ENGINE, "_key", None) != key:
+        _init_worker(rules_dir, reference, segmenter)
+        _ENGINE._key = key
+    return [_work(p) for p in paths]
+
+
 class Progress:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 
@@ -64,7 +102,7 @@ class Progress:
 
     def step(self, n: int = 1) -> None:
         self.done += n
-        if not self.enabled:
+        if not self.enabled or (self.done % 10 and self.done < self.total):
             return
         frac = self.done / self.total
         rate = self.done / max(1e-9, time.perf_counter() - self.t0)
@@ -75,20 +113,67 @@ class Progress:
         sys.stderr.flush()
 
 
-def run(inputs: list[str | Path], out_dir: Path, rules_dir: Path = DEFAULT_RULES_DIR, jobs: int | None = None,
-        reference: dt.date | None = None, fail_fast: bool = False, progress: bool | None = None) -> dict:
+def settings_key(opts: RunOptions, engine: Engine) -> dict:
+    """What must be unchanged for a previous document's rows to be reused."""
+    return {"pipeline_version": __version__, "rules_fingerprint": engine.rules_fingerprint,
+            "segmenter": engine.segmenter.settings(),
+            "reference_date": opts.reference.isoformat() if opts.reference else None}
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+def _reusable(out_dir: Path, key: dict, force: bool) -> dict[str, str]:
+    """doc_id -> sha256 of the previous run's ok documents, when its settings match ours."""
+    mpath = Path(out_dir) / "_manifest.json"
+    if force or not mpath.exists():
+        return {}
+    try:
+        prev = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if any(prev.get(k) != v for k, v in key.items()) or prev.get("engine") == "dask":
+        return {}
+    return {d["doc_id"]: d["sha256"] for d in prev.get("inputs", []) if d.get("status") == "ok"}
+
+
+def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None, **kw) -> dict:
     """Process every input and write the tables; returns the manifest."""
+    opts = opts or RunOptions(**kw)
     t0 = time.perf_counter()
+    out_dir = Path(out_dir)
     paths = find_inputs(inputs)
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    engine = Engine(Path(rules_dir), reference)     # compile once here: a broken rule stops the run
-    writer = TableWriter(out_dir)                    # before any output is touched
+    jobs = max(1, opts.jobs or os.cpu_count() or 1)
+    engine = Engine(Path(opts.rules_dir), opts.reference, opts.segmenter)   # a broken rule stops the
+    key = settings_key(opts, engine)                                         # run before any output
+    previous = _reusable(out_dir, key, opts.force) if opts.engine == "local" else {}
+    todo, reuse = [], {}
+    for p in paths:
+        sha = _sha256(p) if previous else None
+        if sha is not None and previous.get(p.stem) == sha:
+            reuse[str(p)] = p.stem
+        else:
+            todo.append(p)
+    writer = TableWriter(out_dir, partitioned=opts.engine == "dask")
+    prev_rows = PreviousRows(out_dir) if reuse else None
     seconds: dict[str, float] = defaultdict(float)
     docs_meta, errors, seen_ids = [], [], {}
-    bar = Progress(len(paths), progress)
+    bar = Progress(len(paths), opts.progress)
     try:
-        results = _results(paths, engine, jobs, rules_dir, reference)
-        for path, (result, secs) in zip(paths, results):
+        fresh = _results(todo, engine, jobs, opts)
+        for path in paths:
+            if str(path) in reuse:
+                result, secs = prev_rows.take(reuse[str(path)]), {}
+            else:
+                result, secs = next(fresh)
             for k, v in secs.items():
                 seconds[k] += v
             drow = result["documents"][0]
@@ -103,20 +188,22 @@ def run(inputs: list[str | Path], out_dir: Path, rules_dir: Path = DEFAULT_RULES
                               "status": drow["status"]})
             if drow["status"] != "ok":
                 errors.append({"doc_id": drow["doc_id"], "path": str(path), "error": drow["error"]})
-                if fail_fast:
+                if opts.fail_fast:
                     raise DocumentFailed(drow["error"])
             bar.step()
         manifest = {
-            "pipeline_version": __version__,
-            "rules_fingerprint": fingerprint(Path(rules_dir)),
-            "segmenter": engine.segmenter.settings(),
-            "reference_date": reference.isoformat() if reference else None,
+            **key,
+            "jieba_version": _jieba_version(),
+            "engine": opts.engine,
             "jobs": jobs,
+            "reused_documents": len(reuse),
             "inputs": docs_meta,
             "errors": errors,
             "seconds_per_stage": {k: round(v, 4) for k, v in sorted(seconds.items())},
             "seconds_wall": round(time.perf_counter() - t0, 4),
         }
+        if prev_rows is not None:
+            prev_rows.close()
         writer.commit(manifest)
     except BaseException:
         writer.abort()
@@ -124,11 +211,16 @@ def run(inputs: list[str | Path], out_dir: Path, rules_dir: Path = DEFAULT_RULES
     return {**manifest, "rows": writer.counts}
 
 
-class DocumentFailed(Exception):
-    pass
+def _jieba_version() -> str:
+    from importlib.metadata import version
+    return version("jieba")
 
 
-def _results(paths, engine, jobs, rules_dir, reference):
+def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
+    if opts.engine == "dask":
+        from .dask_engine import dask_results
+        yield from dask_results(paths, opts)
+        return
     if jobs == 1 or len(paths) < 2:
         global _ENGINE
         _ENGINE = engine
@@ -136,6 +228,7 @@ def _results(paths, engine, jobs, rules_dir, reference):
             yield _work(str(p))
         return
     ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
-    chunk = max(1, min(16, len(paths) // (jobs * 8) or 1))
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(str(rules_dir), reference)) as pool:
+    chunk = max(1, min(8, len(paths) // (jobs * 16) or 1))
+    with ctx.Pool(jobs, initializer=_init_worker,
+                  initargs=(str(opts.rules_dir), opts.reference, opts.segmenter)) as pool:
         yield from pool.imap(_work, [str(p) for p in paths], chunksize=chunk)

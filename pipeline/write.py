@@ -22,11 +22,30 @@ from .records import SCHEMAS, TABLES, sort_rows
 ROW_GROUP = 64_000
 
 
+def _remove_stale(out_dir: Path) -> None:
+    """Temporary folders left by killed runs (their process is gone) are removed."""
+    for d in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
+        try:
+            pid = int(d.name.rsplit(".tmp-", 1)[1].split("-", 1)[0])
+            os.kill(pid, 0)              # still running: leave it alone
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            pass
+
+
 class TableWriter:
-    def __init__(self, out_dir: Path):
+    """`partitioned`: each table is a folder of part files (a Parquet dataset), one part per
+    row group; otherwise one file per table."""
+
+    def __init__(self, out_dir: Path, partitioned: bool = False):
         self.out_dir = Path(out_dir)
+        self.partitioned = partitioned
+        self.parts: dict[str, int] = {t: 0 for t in TABLES}
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.tmp-", dir=self.out_dir.parent))
+        _remove_stale(self.out_dir)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.tmp-{os.getpid()}-",
+                                         dir=self.out_dir.parent))
         self.buffers: dict[str, list[dict]] = {t: [] for t in TABLES}
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.counts: dict[str, int] = {t: 0 for t in TABLES}
@@ -40,9 +59,18 @@ class TableWriter:
                 if len(self.buffers[table]) >= ROW_GROUP:
                     self._flush(table)
 
-    def _flush(self, table: str) -> None:
+    def _flush(self, table: str, final: bool = False) -> None:
         rows = self.buffers[table]
         schema = SCHEMAS[table]
+        if self.partitioned:
+            if rows or (final and self.parts[table] == 0):      # an empty table keeps its schema
+                folder = self.tmp / table
+                folder.mkdir(exist_ok=True)
+                cols = {name: [r.get(name) for r in rows] for name in schema.names}
+                pq.write_table(pa.table(cols, schema=schema), folder / f"part-{self.parts[table]:05d}.parquet")
+                self.parts[table] += 1
+            self.buffers[table] = []
+            return
         if table not in self.writers:
             self.writers[table] = pq.ParquetWriter(self.tmp / f"{table}.parquet", schema)
         if rows:
@@ -53,14 +81,25 @@ class TableWriter:
     def commit(self, manifest: dict) -> None:
         """Finish every table, then move the whole set into place, the manifest last."""
         for table in TABLES:
-            self._flush(table)          # also creates the file of an empty table, with its schema
-            self.writers.pop(table).close()
+            self._flush(table, final=True)   # also creates the file of an empty table, with its schema
+            if table in self.writers:
+                self.writers.pop(table).close()
         manifest = {**manifest, "rows": self.counts}
         (self.tmp / "_manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2,
                                                            default=str), encoding="utf-8")
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for table in TABLES:
-            os.replace(self.tmp / f"{table}.parquet", self.out_dir / f"{table}.parquet")
+            name = table if self.partitioned else f"{table}.parquet"
+            target = self.out_dir / name
+            other = self.out_dir / (f"{table}.parquet" if self.partitioned else table)
+            if target.is_dir():                  # a dataset folder cannot be replaced atomically:
+                old = self.tmp / f"{table}.old"  # move it aside first, then the new one in
+                os.replace(target, old)
+            os.replace(self.tmp / name, target)
+            if other.is_dir():
+                shutil.rmtree(other)
+            elif other.exists():
+                other.unlink()
         os.replace(self.tmp / "_manifest.json", self.out_dir / "_manifest.json")
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -71,3 +110,49 @@ class TableWriter:
             except Exception:
                 pass
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class PreviousRows:
+    """The previous run's rows, read back document by document in doc_id order.
+
+    Both the previous tables and this run are sorted by doc_id, so a forward-only merge reads
+    each previous table once, a record batch at a time: memory stays bounded.
+    """
+
+    def __init__(self, out_dir: Path):
+        self.iters = {}
+        for table in TABLES:
+            pf = pq.ParquetFile(Path(out_dir) / f"{table}.parquet")
+            self.iters[table] = self._groups(pf)
+        self.heads: dict[str, tuple[str, list[dict]] | None] = {t: next(self.iters[t], None) for t in TABLES}
+        self.files = []
+
+    @staticmethod
+    def _groups(pf):
+        cur_id, cur = None, []
+        for batch in pf.iter_batches(batch_size=8192):
+            for r in batch.to_pylist():
+                if r["doc_id"] != cur_id:
+                    if cur:
+                        yield cur_id, cur
+                    cur_id, cur = r["doc_id"], []
+                cur.append(r)
+        if cur:
+            yield cur_id, cur
+
+    def take(self, doc_id: str) -> dict[str, list[dict]]:
+        out = {}
+        for table in TABLES:
+            head = self.heads[table]
+            while head is not None and head[0] < doc_id:
+                head = next(self.iters[table], None)
+            if head is not None and head[0] == doc_id:
+                out[table] = head[1]
+                head = next(self.iters[table], None)
+            else:
+                out[table] = []
+            self.heads[table] = head
+        return out
+
+    def close(self) -> None:
+        self.iters.clear()

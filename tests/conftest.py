@@ -64,3 +64,28 @@ def _walk(node):
     elif isinstance(node, list):
         for v in node:
             yield from _walk(v)
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    """60 corpus documents (both files) written as .txt files, plus the seeds."""
+    d = tmp_path_factory.mktemp("corpus")
+    for name in ("mfa_spokesperson.jsonl", "xwlb_daily.jsonl"):
+        for rec in corpus_records(name, 30):
+            (d / f"{rec['id']}.txt").write_text(rec["text"], encoding="utf-8")
+    for p in SEEDS.glob("*.txt"):
+        (d / p.name).write_bytes(p.read_bytes())
+    return d
+
+
+def read_tables(out: Path) -> dict[str, list[dict]]:
+    """Every table of an output folder (a file or a partitioned dataset) as sorted rows."""
+    import pyarrow.parquet as pq
+
+    from pipeline.records import TABLES, sort_rows
+    tables = {}
+    for t in TABLES:
+        p = out / f"{t}.parquet" if (out / f"{t}.parquet").exists() else out / t
+        rows = pq.read_table(p).to_pylist()
+        tables[t] = sort_rows(t, rows)
+    return tables

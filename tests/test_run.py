@@ -1,0 +1,141 @@
+"""Batch runs: identical tables whatever the parallelism, incremental reruns, manifests,
+one bad document never kills the batch, and no half-written outputs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ROOT, SEEDS, read_tables
+from pipeline.cli import main as cli
+from pipeline.records import SCHEMAS, TABLES
+from pipeline.run import RunOptions, run
+
+
+def test_jobs_give_identical_tables(tmp_path, corpus_dir):
+    run([corpus_dir], tmp_path / "j1", RunOptions(jobs=1, progress=False))
+    run([corpus_dir], tmp_path / "j2", RunOptions(jobs=2, progress=False))
+    a, b = read_tables(tmp_path / "j1"), read_tables(tmp_path / "j2")
+    assert all(a[t] == b[t] for t in TABLES)
+    assert len(a["documents"]) == len(list(corpus_dir.glob("*.txt")))
+
+
+def test_rerun_reuses_unchanged_documents(tmp_path, corpus_dir):
+    out = tmp_path / "out"
+    first = run([corpus_dir], out, RunOptions(jobs=1, progress=False))
+    before = read_tables(out)
+    # change one document: only it is reprocessed
+    changed = sorted(corpus_dir.glob("*.txt"))[3]
+    original = changed.read_bytes()
+    try:
+        changed.write_bytes(original + "\n责任编辑：张三\n".encode("utf-8"))
+        second = run([corpus_dir], out, RunOptions(jobs=1, progress=False))
+        assert second["reused_documents"] == len(first["inputs"]) - 1
+    finally:
+        changed.write_bytes(original)
+    third = run([corpus_dir], out, RunOptions(jobs=1, progress=False))
+    assert third["reused_documents"] == len(first["inputs"]) - 1   # the restored one is new again
+    assert read_tables(out) == before
+    forced = run([corpus_dir], out, RunOptions(jobs=1, progress=False, force=True))
+    assert forced["reused_documents"] == 0
+    assert read_tables(out) == before
+
+
+def test_manifest_and_schemas(tmp_path):
+    out = tmp_path / "out"
+    run([SEEDS], out, RunOptions(jobs=1, progress=False))
+    m = json.loads((out / "_manifest.json").read_text(encoding="utf-8"))
+    for key in ("pipeline_version", "rules_fingerprint", "jieba_version", "segmenter", "inputs", "rows",
+                "errors", "seconds_per_stage"):
+        assert key in m, key
+    assert m["segmenter"]["hmm"] is False
+    assert {i["doc_id"] for i in m["inputs"]} == {p.stem for p in SEEDS.glob("*.txt")}
+    for t in TABLES:
+        table = pq.read_table(out / f"{t}.parquet")
+        assert table.schema.equals(SCHEMAS[t]), t            # explicit schema, no pandas index
+        assert m["rows"][t] == table.num_rows
+
+
+def test_empty_tables_keep_their_schema(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "empty.txt").write_bytes(b"")
+    run([tmp_path / "in"], tmp_path / "out", RunOptions(jobs=1, progress=False))
+    for t in TABLES:
+        assert pq.read_table(tmp_path / "out" / f"{t}.parquet").schema.equals(SCHEMAS[t])
+
+
+def _bad_batch(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a_good.txt").write_text("11月10日，发布会在武汉召开，共有300家企业参加。", encoding="utf-8")
+    (d / "b_pdf.txt").write_bytes(b"%PDF-1.4 binary")
+    (d / "c_binary.txt").write_bytes(bytes(range(256)) * 8)
+    (d / "d_gbk.txt").write_bytes("今年上半年增长5.2%。".encode("gbk"))
+    return d
+
+
+def test_bad_documents_do_not_kill_the_batch(tmp_path, capsys):
+    d = _bad_batch(tmp_path)
+    code = cli(["run", str(d), "-o", str(tmp_path / "out"), "-j", "1", "--no-progress"])
+    assert code == 1                                            # some documents failed
+    docs = {r["doc_id"]: r for r in pq.read_table(tmp_path / "out" / "documents.parquet").to_pylist()}
+    assert docs["a_good"]["status"] == "ok" and docs["d_gbk"]["status"] == "ok"
+    assert docs["d_gbk"]["encoding"] == "gb18030"
+    for bad in ("b_pdf", "c_binary"):
+        assert docs[bad]["status"] == "error"
+        assert f"{bad}.txt" in docs[bad]["error"]
+    assert "b_pdf.txt" in capsys.readouterr().err
+
+
+def test_fail_fast_writes_nothing(tmp_path):
+    d = _bad_batch(tmp_path)
+    code = cli(["run", str(d), "-o", str(tmp_path / "out"), "-j", "1", "--no-progress", "--fail-fast"])
+    assert code == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_missing_input_is_a_usage_error(tmp_path, capsys):
+    assert cli(["run", str(tmp_path / "nope"), "-o", str(tmp_path / "out")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_duplicate_doc_id_is_an_error_row(tmp_path):
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "same.txt").write_text("今年增长5%。", encoding="utf-8")
+    run([tmp_path / "x", tmp_path / "y"], tmp_path / "out", RunOptions(jobs=1, progress=False))
+    docs = pq.read_table(tmp_path / "out" / "documents.parquet").to_pylist()
+    assert [d["status"] for d in docs] == ["ok", "error"] and "already used" in docs[1]["error"]
+
+
+@pytest.mark.slow
+def test_sigkill_leaves_previous_outputs_intact(tmp_path, corpus_dir):
+    out = tmp_path / "out"
+    run([SEEDS], out, RunOptions(jobs=1, progress=False))
+    before = read_tables(out)
+    for delay in (0.5, 1.5, 3.0):
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(corpus_dir), "-o", str(out),
+                                 "-j", "1", "--force", "--no-progress"], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if proc.returncode == 0:           # finished before the kill: restore the baseline
+            run([SEEDS], out, RunOptions(jobs=1, progress=False, force=True))
+            continue
+        assert read_tables(out) == before, f"outputs changed by a run killed after {delay}s"
+
+
+def test_stale_temporary_folders_are_removed(tmp_path):
+    stale = tmp_path / ".out.tmp-999999999-abc"          # no such process
+    stale.mkdir()
+    run([SEEDS], tmp_path / "out", RunOptions(jobs=1, progress=False))
+    assert not stale.exists()
