@@ -187,7 +187,9 @@ def _title_person(doc: Doc, r: dict) -> tuple[str | None, str | None]:
 # --- turns --------------------------------------------------------------------------------------
 def extract(doc: Doc, rules: dict, org_rules: dict) -> None:
     r = rules
-    mains = [(b.start, b.end) for b in doc.blocks if b.label == "main" and b.reason not in ("title", "front matter title")]
+    # each main block from the start of its first line, so that `^` holds after indentation
+    mains = [(doc.text.rfind("\n", 0, b.start) + 1, b.end) for b in doc.blocks
+             if b.label == "main" and b.reason not in ("title", "front matter title")]
     if not mains:
         return
     people, host, captions = _people(doc, r, mains)
@@ -287,16 +289,35 @@ def _transcript(doc, r, org_rules, mains, people, host, captions, tname, trole) 
                        kind="opening" if not asked else "statement" if (name and name == host) or
                        (kind == "qa" and label in r["host_labels"]) else "answer", rule_id=rid)
         turns.append(row)
+        if is_q and (tname or trole):
+            implicit = _unlabelled_answer(doc, r, org_rules, row, tname, trole)
+            if implicit:
+                turns.append(implicit)
     opening = _unlabelled_opening(doc, r, org_rules, mains, turns, tname, trole, bounds)
     return ([opening] if opening else []) + turns
+
+
+def _unlabelled_answer(doc, r, org_rules, q: dict, tname, trole) -> dict | None:
+    """In a spokesperson's briefing a question is one paragraph: unlabelled lines after it are the
+    spokesperson's answer whose `答:` the source dropped (start/end null)."""
+    text = doc.text
+    nl = text.find("\n", q["text_start"], q["text_end"])
+    if nl < 0:
+        return None
+    ts = _skip_space(text, nl, q["text_end"])
+    te = q["text_end"]
+    q["text_end"] = _end_before(doc, r, q["text_start"], nl)
+    return {"start": None, "end": None, "speaker": tname, "speaker_label": None, "speaker_role": trole,
+            "speaker_org": _org_of(trole, None, doc, org_rules) if trole else None, "kind": "answer",
+            "cue": None, "text_start": ts, "text_end": te, "rule_id": "turn.answer_unlabelled"}
 
 
 def _unlabelled_opening(doc, r, org_rules, mains, turns, tname, trole, bounds) -> dict | None:
     """A spokesperson's announcements before the first question, with no label (SPEC)."""
     if not (tname or trole) or not turns or turns[0]["kind"] != "question":
         return None
-    first = turns[0]["start"]
-    ts = next((s for s, e in mains if s < first), None)
+    first = doc.text.rfind("\n", 0, turns[0]["start"]) + 1          # the first question's line
+    ts = next((_skip_space(doc.text, s, e) for s, e in mains if s < first), None)
     if ts is None:
         return None
     stop = bounds[bisect.bisect_right(bounds, ts)]
