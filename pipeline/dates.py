@@ -24,7 +24,9 @@ LEXICON_KEYS = ("deictic_years", "anaphoric_years", "deictic_months", "anaphoric
                 "deictic_days", "anaphoric_days", "edges", "day_periods", "holidays", "qualifiers")
 EDGES = ("first", "last", "dekad1", "dekad2", "dekad3")
 REGIONS = ("head", "lead", "title", "tail")
-_NAME = regex.compile(r"\{([A-Za-z_][A-Za-z_0-9]*)\}")
+_NAME = regex.compile(r"\{([A-Za-z_][A-Za-z_0-9]*)(?::(\w+))?\}")
+# compose(): a piece of the left kind written right before one of the right kind joins it
+JOINS = {"year": "dated", "day": "clock"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Rule:
     id: str
     pat: Pattern
     priority: int
+    joins: frozenset[str]          # how compose() joins it to its neighbour (see JOINS)
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,13 @@ def compile_rules(data: LDict, path) -> dict:
     rules = []
     for r in expect(data["rules"], list, w, "rules"):
         rw = w.at(r, r.get("id") if isinstance(r, dict) else None)
-        check_keys(r, rw, required=("id", "pattern"), optional=("examples", "counter", "priority", "note"))
+        check_keys(r, rw, required=("id", "pattern"),
+                   optional=("examples", "counter", "priority", "note", "joins"))
         check_examples(r, rw, FIELDS)
         prio = expect(r.get("priority", 0), int, rw, "priority")
-        rules.append(Rule(r["id"], Pattern(expand(expect(r["pattern"], str, rw, "pattern"), rw), rw), prio))
+        joins = frozenset(expect_enum(j, ("year", "dated", "day", "clock"), rw, "joins")
+                          for j in expect(r.get("joins", []), list, rw, "joins"))
+        rules.append(Rule(r["id"], Pattern(expand(expect(r["pattern"], str, rw, "pattern"), rw), rw), prio, joins))
     return {"rules": rules, "lex": lex, "reference": _reference(data["reference"], w, expand)}
 
 
@@ -95,10 +101,30 @@ def _expander(parts: dict, lex: dict, w: Where):
             if name in parts:
                 return expand(expect(parts[name], str, w.at(parts, "parts"), f"parts.{name}"), where, depth + 1)
             if name in lex and isinstance(lex[name], (dict, list)):
-                return alternation(lex[name])
+                words = [w_ for w_ in lex[name] if w_.endswith(m.group(2) or "")]
+                if not words:
+                    raise where.error(f"{{{name}:{m.group(2)}}} selects no word")
+                return suffix_alternation(words)
             raise where.error(f"unknown name {{{name}}} in pattern (not in parts or lexicon)")
         return _NAME.sub(one, src)
     return expand
+
+
+def suffix_alternation(words) -> str:
+    """Words sharing their last character as one sequence, (?:今|去|明)年: the regex module
+    scans a pattern that ends in one literal far faster than a top-level alternation."""
+    by_last: dict[str, list[str]] = {}
+    for w_ in words:
+        by_last.setdefault(w_[-1], []).append(w_[:-1])
+    alts = []
+    # groups with longer words first, so 国庆节 is tried before 国庆
+    for last, heads in sorted(by_last.items(), key=lambda kv: (-max(map(len, kv[1])), kv[0])):
+        heads = [h for h in heads if h]
+        empty = len(heads) < len(by_last[last])
+        inner = alternation(heads)[3:-1] if heads else ""
+        alts.append(regex.escape(last) if not heads else
+                    f"(?:{inner}){'?' if empty else ''}{regex.escape(last)}")
+    return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
 
 
 def _reference(d, w: Where, expand) -> dict:
@@ -193,22 +219,6 @@ def qualifier(folded: str, start: int, end: int, lex: dict) -> str | None:
 
 
 # --- extraction -----------------------------------------------------------------------------------
-def _runs(doc: Doc) -> list[tuple[int, int]]:
-    """Main text as maximal runs of consecutive main blocks (fewer, longer regex passes)."""
-    if not doc.blocks:
-        return [(0, len(doc.text))]
-    runs: list[list[int]] = []
-    last_main = False
-    for b in doc.blocks:
-        if b.label == "main":
-            if last_main:
-                runs[-1][1] = b.end
-            else:
-                runs.append([b.start, b.end])
-        last_main = b.label == "main"
-    return [(s, e) for s, e in runs]
-
-
 def _select(cands: list) -> list:
     """Non-overlapping winners: longer, then higher priority, then earlier, then rule id."""
     kept, starts = [], []
@@ -222,20 +232,55 @@ def _select(cands: list) -> list:
     return kept
 
 
+def _candidates(doc: Doc, rules: dict) -> list:
+    """Every rule's matches in the main blocks: (start, end, rule, groups)."""
+    folded, cands = doc.folded, []
+    for rule in rules["rules"]:
+        for m in rule.pat.finditer(folded):
+            if doc.in_main(m.start(), m.end()):
+                cands.append((m.start(), m.end(), rule, m.groupdict()))
+    return cands
+
+
+_YEAR_KEYS = ("year", "ryear", "ayear")
+
+
+def compose(kept: list) -> list:
+    """Join pieces written side by side into one span with the groups of both: a year part
+    (2024年, 今年, 同年) and the dated piece after it (11月19日, 前三季度, 国庆节); a day and its
+    clock time (6月24日 + 12时55分). The right piece's rule id names the result."""
+    out: list = []
+    for c in sorted(kept, key=lambda c: c[0]):
+        if out and out[-1][1] == c[0] and _joinable(out[-1], c):
+            left = out[-1]
+            out[-1] = (left[0], c[1], c[2], {**{k: v for k, v in left[3].items() if v}, **{k: v for k, v in c[3].items() if v}})
+            continue
+        out.append(c)
+    return out
+
+
+def _joinable(left, right) -> bool:
+    for lk, rk in JOINS.items():
+        if lk in left[2].joins and rk in right[2].joins:
+            if lk == "year":      # a bare year part only (not 2025年度, 2024—2026年) before a year-less piece
+                return not left[3].get("edge") and not left[3].get("year2") and \
+                    not any(right[3].get(k) for k in _YEAR_KEYS)
+            return not left[3].get("hour")
+    return False
+
+
 def extract(doc: Doc, rules: dict) -> None:
     folded, lex, ref = doc.folded, rules["lex"], doc.published
     prev: R.Value | None = None
-    for rs, re_ in _runs(doc):
-        cands = [(m.start(), m.end(), rule, m)
-                 for rule in rules["rules"] for m in rule.pat.finditer(folded, rs, re_)]
-        for s, e, rule, m in _select(cands):
-            v = R.resolve(parse(m.groupdict(), lex), ref, prev)
-            if v.start is not None:
-                prev = v
-            doc.add("dates", {"start": s, "end": e, "text": doc.text[s:e],
-                              "value_start": v.start, "value_end": v.end, "grain": v.grain,
-                              "relative": v.relative, "qualifier": qualifier(folded, s, e, lex),
-                              "rule_id": rule.id})
+    for s, e, rule, groups in compose(_select(_candidates(doc, rules))):
+        expr = parse(groups, lex)
+        v = R.resolve(expr, ref, prev)
+        if v.start is not None and expr.anchors:
+            prev = v
+        doc.add("dates", {"start": s, "end": e, "text": doc.text[s:e],
+                          "value_start": v.start, "value_end": v.end, "grain": v.grain,
+                          "relative": v.relative, "qualifier": qualifier(folded, s, e, lex),
+                          "rule_id": rule.id})
 
 
 # --- the reference date ---------------------------------------------------------------------------
