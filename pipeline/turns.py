@@ -394,7 +394,14 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
     accepted = [(c, w) for c, w in zip(cands, whos) if w is not None]
     out = []
     for i, ((ls, le, cs, ce, ts, te, bs, be), who) in enumerate(accepted):
-        if te is None:
+        if te is None and ts >= be:
+            # `X宣布：` ending its paragraph: the statement is the following paragraph(s), up to the
+            # next turn or the next non-main block
+            later = [a[0][0] for a in accepted[i + 1:]] + [t["start"] for t in transcript if t["start"]]
+            stop = min([p for p in later if p > ts] + [_next_non_main(doc, ts)])
+            ts = _skip_space(text, ts, stop)
+            te = _end_before(doc, r, ts, stop)
+        elif te is None:
             nxt = [a[0][0] for a in accepted[i + 1:] if a[0][6] == bs and a[0][0] > ts and a[0][5] is None]
             te = _end_before(doc, r, ts, nxt[0] if nxt else be)
         name, role, org, rid = who
@@ -402,6 +409,13 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
                     "speaker_org": org, "kind": "reported_speech", "cue": text[cs:ce],
                     "text_start": ts, "text_end": max(ts, te), "rule_id": rid})
     return out
+
+
+def _next_non_main(doc: Doc, pos: int) -> int:
+    for b in doc.blocks:
+        if b.start >= pos and b.label != "main":
+            return b.start
+    return len(doc.text)
 
 
 def _person(name: str, doc: Doc, org_rules: dict, people: "People"):
