@@ -162,6 +162,8 @@ def _year(e: Expr, ref: dt.date | None, prev: Value | None) -> int:
 
 def _absolute(e: Expr, ref: dt.date | None, prev: Value | None) -> tuple[dt.date, dt.date, str]:
     if e.day_from:                                         # 今天 / 昨天 / 同日 / 次日
+        if e.day_from == PREV and prev is not None and prev.grain not in ("day", "minute"):
+            raise _Unknown                                 # 2025年 … 当天: which day is not said
         d = _anchor(e.day_from, ref, prev) + dt.timedelta(days=e.day_offset)
         return d, d, "minute" if e.clock else "day"
     if e.clock and e.month is None and e.day is None:     # 12时55分: the day it belongs to

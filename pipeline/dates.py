@@ -48,7 +48,8 @@ class Source:
 # --- compiling the rule file ----------------------------------------------------------------------
 def compile_rules(data: LDict, path) -> dict:
     w = Where(path)
-    check_keys(data, w, required=("table", "rules", "lexicon", "parts", "reference"), optional=("notes",))
+    check_keys(data, w, required=("table", "rules", "lexicon", "parts", "reference", "anaphor_reach"),
+               optional=("notes",))
     lex = _lexicon(data["lexicon"], w.at(data["lexicon"], "lexicon"))
     parts = expect(data["parts"], dict, w.at(data["parts"], "parts"), "parts")
     expand = _expander(parts, lex, w)
@@ -62,7 +63,8 @@ def compile_rules(data: LDict, path) -> dict:
         joins = frozenset(expect_enum(j, ("year", "dated", "day", "clock"), rw, "joins")
                           for j in expect(r.get("joins", []), list, rw, "joins"))
         rules.append(Rule(r["id"], Pattern(expand(expect(r["pattern"], str, rw, "pattern"), rw), rw), prio, joins))
-    return {"rules": rules, "lex": lex, "reference": _reference(data["reference"], w, expand)}
+    return {"rules": rules, "lex": lex, "anaphor_reach": expect(data["anaphor_reach"], int, w, "anaphor_reach"),
+            "reference": _reference(data["reference"], w, expand)}
 
 
 def _lexicon(d, w: Where) -> dict:
@@ -85,8 +87,8 @@ def _lexicon(d, w: Where) -> dict:
         for k, v in words.items():
             if v is not None:
                 expect_enum(v, ("until", "since"), w, f"qualifiers.{side}.{k}")
-        # longest first, so 截止到 is tried before 到 and 前后 before 前
-        lex[f"q_{side}"] = sorted(words.items(), key=lambda kv: -len(kv[0]))
+        lex[f"q_{side}"] = dict(words)
+        lex[f"q_{side}_lens"] = sorted({len(k) for k in words}, reverse=True)
     return lex
 
 
@@ -209,12 +211,13 @@ def qualifier(folded: str, start: int, end: int, lex: dict) -> str | None:
         start -= 1
     while end < len(folded) and folded[end] == " ":
         end += 1
-    for word, q in lex["q_before"]:
-        if folded.startswith(word, max(0, start - len(word)), start):
-            return q
-    for word, q in lex["q_after"]:
-        if folded.startswith(word, end):
-            return q
+    before, after = lex["q_before"], lex["q_after"]
+    for k in lex["q_before_lens"]:                        # longest first: 截止到 before 到
+        if k <= start and folded[start - k:start] in before:
+            return before[folded[start - k:start]]
+    for k in lex["q_after_lens"]:                         # 前后 (null) before 前 (until)
+        if folded[end:end + k] in after:
+            return after[folded[end:end + k]]
     return None
 
 
@@ -272,15 +275,29 @@ def _joinable(left, right) -> bool:
 def extract(doc: Doc, rules: dict) -> None:
     folded, lex, ref = doc.folded, rules["lex"], doc.published
     prev: R.Value | None = None
+    prev_block, prev_end = None, -10**9
+    block_starts = [b.start for b in doc.blocks]
     for s, e, rule, groups in compose(_select(_candidates(doc, rules))):
         expr = parse(groups, lex)
-        v = R.resolve(expr, ref, prev)
+        block = bisect.bisect_right(block_starts, s)
+        # a bare day (23日) or a day anaphor (当天, 次日) reads against an earlier date only in
+        # the same paragraph or close before it: on a page of several stories the previous
+        # date may belong to another one (then the reference date is used)
+        near = block == prev_block or s - prev_end <= rules["anaphor_reach"]
+        day_level = expr.day_from == R.PREV or (expr.day is not None and expr.month is None)
+        v = R.resolve(expr, ref, prev if near or not day_level else None)
         if v.start is not None and expr.anchors:
-            prev = v
+            prev, prev_block, prev_end = v, block, e
+        q = qualifier(folded, s, e, lex)
+        if q == "since" and _is_range(groups) and folded[s - 1:s] in "从自":
+            q = None                                      # 从4月23日到27日: a range, not a start
         doc.add("dates", {"start": s, "end": e, "text": doc.text[s:e],
                           "value_start": v.start, "value_end": v.end, "grain": v.grain,
-                          "relative": v.relative, "qualifier": qualifier(folded, s, e, lex),
-                          "rule_id": rule.id})
+                          "relative": v.relative, "qualifier": q, "rule_id": rule.id})
+
+
+def _is_range(groups: dict) -> bool:
+    return any(groups.get(k) for k in ("year2", "month2", "day2"))
 
 
 # --- the reference date ---------------------------------------------------------------------------
