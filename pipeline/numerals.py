@@ -27,6 +27,7 @@ VAGUE = ("数", "几", "若干")          # 数百, 几十万, 十几: the value
 APPROX_MARKS = "余多"                 # 百余, 300多: "more than", decided by the caller
 PERCENT_WORDS = "百分之"
 
+_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)?|.")
 # Two adjacent Chinese digits n, n+1 (五六, 两三, 七八十) mean "n or n+1", not a positional number.
 _PAIR = re.compile(r"(?<![零〇一二两三四五六七八九])([一二两三四五六七八九])([二两三四五六七八九])"
@@ -48,6 +49,8 @@ def parse_number(s: str) -> float | None:
 def parse_range(s: str) -> tuple[float | None, float | None]:
     """(value, value_max) of a numeral; value_max is set only for 五六 / 两三 style ranges."""
     s = s.replace(",", "")
+    if _PLAIN.fullmatch(s):                       # the common case: 1260, 5.79
+        return float(s), None
     if s.startswith(PERCENT_WORDS):
         s = s[len(PERCENT_WORDS):]
     if not s or any(v in s for v in VAGUE):

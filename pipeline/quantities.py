@@ -2,12 +2,22 @@
 
 rules/quantities.yaml holds everything a rule author edits: the unit lexicon (unit -> dimension),
 the patterns that find spans, the exclusions that drop what only looks like a quantity
-(ordinals, years, names, idioms), and the approximation qualifiers. This module compiles them,
-runs each pattern once over the folded text of the main blocks, and turns a match into rows;
-pipeline/numerals.py gives the values.
+(ordinals, years, names, idioms), and the approximation qualifiers. This module compiles them
+and turns matches into rows; pipeline/numerals.py gives the values.
+
+Speed: numbers are everywhere in news text, and a pass of the `regex` module costs ~1 µs per
+digit-like character, so one pass per rule ran at 0.2 M chars/s. Instead, ONE trigger pattern
+(parts.TRIGGER: where a quantity can start) is scanned with the stdlib `re`, which skips
+non-numeral characters fast; at each trigger every rule is tried anchored, in priority order,
+with one call to an alternation of all rules (a range or list that is then excluded falls back
+to the rules after it). `re` has no timeout, so at load each pattern is run on adversarial
+strings and one that backtracks badly is refused with its file and rule. Every pattern is also
+compiled as a rules.Pattern, so a bad one is reported with its rule and line.
 """
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass
 
 import regex
@@ -39,9 +49,46 @@ class Unit:
 @dataclass
 class Rule:
     id: str
-    pat: Pattern
+    pat: Pattern         # the rule compiled with `regex` (validation, error messages)
+    rx: re.Pattern       # the same pattern in stdlib `re`, matched anchored at scanner hits
     priority: int
     unit: str | None     # a unit fixed by the rule (百分之五十 -> %)
+
+
+class Context:
+    """A `before`/`after` condition of an exclusion. Most are one literal (第) or one character
+    class ([这那每]); those are tested with str methods, which is ~10x cheaper than a regex call
+    (this runs for every candidate). Anything else runs as a regex."""
+
+    _CLASS = re.compile(r"\[([^\]\\^-]+)\]")
+
+    def __init__(self, source: str, side: str, w: Where):
+        Pattern(source, w)                                  # validate, with the rule in errors
+        self.literal = source if re.escape(source) == source else None
+        cls = self._CLASS.fullmatch(source)
+        self.chars = frozenset(cls.group(1)) if cls else None
+        self.side = side
+        self.rx = None
+        if self.literal is None and self.chars is None:
+            src = "(?:" + source + r")\Z" if side == "before" else source
+            try:
+                self.rx = re.compile(src)
+            except re.error:
+                self.rx = Pattern(src, w).rx                   # \p{Han}, variable lookbehind
+
+    def holds(self, text: str, pos: int) -> bool:
+        """before: the text ending at pos matches; after: the text starting at pos matches."""
+        if self.side == "before":
+            if self.literal is not None:
+                return text.endswith(self.literal, 0, pos)
+            if self.chars is not None:
+                return pos > 0 and text[pos - 1] in self.chars
+            return self.rx.search(text, max(0, pos - WINDOW), pos) is not None
+        if self.literal is not None:
+            return text.startswith(self.literal, pos)
+        if self.chars is not None:
+            return pos < len(text) and text[pos] in self.chars
+        return self.rx.match(text, pos) is not None
 
 
 @dataclass
@@ -50,11 +97,11 @@ class Exclusion:
     units: frozenset | None
     dimensions: frozenset | None
     number: str | None
-    before: Pattern | None
-    after: Pattern | None
-    span: Pattern | None
-    words: Pattern | None
-    width: int           # longest word, for the overlap window
+    before: Context | None
+    after: Context | None
+    span: re.Pattern | None
+    words: tuple[str, ...]
+    by_char: dict        # character -> the words that contain it
 
 
 # --- compiling rules/quantities.yaml -------------------------------------------------------------
@@ -65,10 +112,51 @@ def compile_rules(data: LDict, path) -> dict:
     units = _compile_units(data["units"], w.at(data["units"], "units"))
     parts = {k: expect(v, str, w.at(data["parts"], "parts"), f"part {k}") for k, v in data["parts"].items()}
     parts["UNIT"] = _unit_alternation(units.values())
+    parts["UNITFIRST"] = "[" + "".join(sorted({re.escape(u[0]) for u in units})) + "]"
     rules = [_compile_rule(r, w, parts, units) for r in expect(data["rules"], list, w, "rules")]
+    rules.sort(key=lambda r: -r.priority)           # stable: YAML order among equals
     exclusions = [_compile_exclusion(x, w, units) for x in expect(data["exclusions"], list, w, "exclusions")]
-    return {"units": units, "unit_rx": regex.compile(parts["UNIT"]), "rules": rules,
-            "exclusions": exclusions, "approx": _compile_approx(data["approx"], w.at(data["approx"], "approx"))}
+    trigger = _compile_rule({"id": "trigger", "pattern": parts["TRIGGER"], "examples": []},
+                            w.at(data["parts"], "parts.TRIGGER"), parts, units, need_num=False)
+    _probe([trigger] + rules, w)
+    alternation_rx, group_maps = _alternation(rules)
+    return {"units": units, "unit_rx": re.compile(parts["UNIT"]), "rules": rules,
+            "trigger": trigger.rx, "alternation": alternation_rx, "group_maps": group_maps,
+            "exclusions": exclusions, "exclusions_by_unit": _by_unit(exclusions, units),
+            "approx": _compile_approx(data["approx"], w.at(data["approx"], "approx"))}
+
+
+def _by_unit(exclusions: list[Exclusion], units: dict[str, Unit]) -> dict:
+    canon = {u.unit for u in units.values()} | {None}
+    return {c: tuple(x for x in exclusions if x.units is None or c in x.units) for c in canon}
+
+
+_GROUP = re.compile(r"\(\?P<(\w+)>")
+# strings that make a badly nested pattern backtrack exponentially; an honest one is linear
+_PROBES = ("1" * 3000 + "x", "1," * 1500 + "x", "一" * 3000 + "x", "1、" * 1500 + "x",
+           "1万" * 1500 + "x", "1.1" * 1000 + "x", "数十" * 1500)
+PROBE_SECONDS = 0.5
+
+
+def _alternation(rules: list[Rule]) -> tuple[re.Pattern, list[dict[str, int]]]:
+    """All rules as one alternation (groups renamed <name>_<i>) matched anchored at a trigger:
+    the first rule that matches wins, in priority order. group_maps[i] maps rule i's group names
+    to group numbers in the alternation."""
+    alts = [f"(?P<_r{i}>" + _GROUP.sub(lambda g: f"(?P<{g.group(1)}_{i}>", r.rx.pattern) + ")"
+            for i, r in enumerate(rules)]
+    rx = re.compile("|".join(alts))
+    maps = [{name: rx.groupindex[f"{name}_{i}"] for name in r.rx.groupindex} for i, r in enumerate(rules)]
+    return rx, maps
+
+
+def _probe(rules: list[Rule], w: Where) -> None:
+    for r in rules:
+        for probe in _PROBES:
+            t0 = time.perf_counter()
+            for _ in r.rx.finditer(probe):
+                pass
+            if time.perf_counter() - t0 > PROBE_SECONDS:
+                raise w.at(None, r.id).error(f"the pattern backtracks catastrophically on {probe[:12]!r}...")
 
 
 def _compile_units(data, w: Where) -> dict[str, Unit]:
@@ -113,7 +201,7 @@ def _expand(pattern: str, parts: dict[str, str], w: Where) -> str:
     return pattern
 
 
-def _compile_rule(r, w: Where, parts, units) -> Rule:
+def _compile_rule(r, w: Where, parts, units, need_num: bool = True) -> Rule:
     rw = w.at(r, r.get("id") if isinstance(r, dict) else None)
     check_keys(r, rw, required=("id", "pattern", "examples"),
                optional=("counter", "priority", "note", "unit"))
@@ -121,10 +209,15 @@ def _compile_rule(r, w: Where, parts, units) -> Rule:
     fixed = r.get("unit")
     if fixed is not None and fixed not in units:
         raise rw.error(f"unit {fixed!r} is not in the lexicon")
-    pat = Pattern(_expand(expect(r["pattern"], str, rw, "pattern"), parts, rw), rw)
-    if "num" not in pat.rx.groupindex:
+    source = _expand(expect(r["pattern"], str, rw, "pattern"), parts, rw)
+    pat = Pattern(source, rw)
+    if need_num and "num" not in pat.rx.groupindex:
         raise rw.error("the pattern needs a (?P<num>...) group")
-    return Rule(r["id"], pat, expect(r.get("priority", 0), int, rw, "priority"), fixed)
+    try:
+        rx = re.compile(source)
+    except re.error as e:
+        raise rw.error(f"the pattern must also compile with Python's re (fixed-width lookbehind): {e}") from None
+    return Rule(r["id"], pat, rx, expect(r.get("priority", 0), int, rw, "priority"), fixed)
 
 
 def _compile_exclusion(x, w: Where, units) -> Exclusion:
@@ -150,12 +243,29 @@ def _compile_exclusion(x, w: Where, units) -> Exclusion:
         units=frozenset(x["units"]) if x.get("units") else None,
         dimensions=frozenset(x["dimensions"]) if x.get("dimensions") else None,
         number=x.get("number"),
-        before=Pattern("(?:" + x["before"] + r")\Z", xw) if x.get("before") else None,
-        after=Pattern(x["after"], xw) if x.get("after") else None,
-        span=Pattern(x["span"], xw) if x.get("span") else None,
-        words=Pattern(alternation(words), xw) if words else None,
-        width=max((len(s) for s in words), default=0),
+        before=Context(x["before"], "before", xw) if x.get("before") else None,
+        after=Context(x["after"], "after", xw) if x.get("after") else None,
+        span=_span_rx(x["span"], xw) if x.get("span") else None,
+        words=tuple(words),
+        by_char=_by_char(words),
     )
+
+
+def _span_rx(source: str, w: Where):
+    pat = Pattern(source, w)
+    try:
+        return re.compile(source)
+    except re.error:
+        return pat.rx
+
+
+def _by_char(words: list[str]) -> dict[str, tuple[tuple[str, int], ...]]:
+    """character -> (word, offset of that character in the word) for every word holding it."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for word in words:
+        for j, ch in enumerate(word):
+            out.setdefault(ch, []).append((word, j))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def _compile_approx(data, w: Where) -> dict:
@@ -170,104 +280,134 @@ def _compile_approx(data, w: Where) -> dict:
                 table[word] = kind
         out[side] = table
         out[side + "_lengths"] = sorted({len(k) for k in table}, reverse=True)
+    out["prefix_last"] = frozenset(k[-1] for k in out["prefix"])     # a cheap test before slicing
+    out["suffix_first"] = frozenset(k[0] for k in out["suffix"])
     out["suffix_dimensions"] = {k: frozenset(v) for k, v in (data.get("suffix_dimensions") or {}).items()}
     out["suffix_not_before"] = {k: tuple(v) for k, v in (data.get("suffix_not_before") or {}).items()}
     out["recent_prefix"] = {k: frozenset(v) for k, v in (data.get("recent_prefix") or {}).items()}
     return out
 
 
-# --- extraction -----------------------------------------------------------------------------------
+# --- extraction ---------------------------------------------------------------------------------
 def extract(doc: Doc, rules: dict) -> None:
-    text = doc.folded
+    text, trigger, alt, maps, rs = (doc.folded, rules["trigger"], rules["alternation"],
+                                    rules["group_maps"], rules["rules"])
+    add = doc.rows.setdefault("quantities", [])
     spans = doc.main_spans() if doc.blocks else [(0, len(text))]
-    for rule in rules["rules"]:
-        for bs, be in spans:
-            for m in rule.pat.finditer(text, bs, be):
-                for row in _rows(doc, m, rule, rules):
-                    doc.add("quantities", row)
+    for bs, be in spans:
+        pos = bs
+        while True:
+            t = trigger.search(text, pos, be)
+            if t is None:
+                break
+            start = t.start()
+            pos = t.end()
+            m = alt.match(text, start, be)
+            if m is None:
+                continue
+            i = int(m.lastgroup[2:])
+            rows = _rows(doc, m, maps[i], rs[i], rules)
+            while not rows and i + 1 < len(rs):        # excluded: the rules after it may still fit
+                i += 1
+                m = rs[i].rx.match(text, start, be)
+                if m is not None:
+                    rows = _rows(doc, m, rs[i].rx.groupindex, rs[i], rules)
+            for row in rows:
+                row["doc_id"] = doc.doc_id
+                add.append(row)
+                if row["end"] > pos:
+                    pos = row["end"]
 
 
-def _rows(doc: Doc, m, rule: Rule, rules: dict) -> list[dict]:
-    text, g = doc.folded, m.groupdict()
-    num, num_end = g["num"], m.end("num")
-    surface = g.get("unit") or rule.unit
-    end = m.end("unit") if g.get("unit") else (m.end() if not g.get("tail") else m.start("tail"))
+def _rows(doc: Doc, m, gi: dict, rule: Rule, rules: dict) -> list[dict]:
+    """The rows of one match (several for a list), or [] when it is excluded or malformed."""
+    text = doc.folded
+    k = gi["num"]
+    num, num_end = m.group(k), m.end(k)
+    ku, kt, k2, kl = gi.get("unit"), gi.get("tail"), gi.get("num2"), gi.get("list")
+    written_unit = m.group(ku) if ku else None
+    tail = m.group(kt) if kt else None
+    num2 = m.group(k2) if k2 else None
+    items = m.group(kl) if kl else None
+    surface = written_unit or rule.unit
+    end = m.end(ku) if written_unit else (m.start(kt) if tail else m.end())
+    units = rules["units"]
     # 3千瓦, 1.2万千瓦: the greedy number took the 千 of the unit
-    if g.get("unit") and len(num) > 1 and num[-1] == "千" and num[-2] not in CN_DIGITS \
-            and not g.get("num2") and ("千" + surface) in rules["units"]:
+    if written_unit and num[-1] == "千" and len(num) > 1 and num[-2] not in CN_DIGITS \
+            and not num2 and ("千" + surface) in units:
         um = rules["unit_rx"].match(text, num_end - 1)
         if um:
             num, num_end, surface, end = num[:-1], num_end - 1, um.group(), um.end()
-    unit = rules["units"][surface] if surface else None
+    unit = units[surface] if surface else None
     dim = unit.dimension if unit else "count"
-    if g.get("tail") and dim == "duration":
-        end = m.end("tail")
+    if tail and dim == "duration":
+        end = m.end(kt)
     start = m.start()
-    nums = [num] + ([g["num2"]] if g.get("num2") else [])
-    items = g.get("list")
+    nums = [num, num2] if num2 else [num]
     if items:
         nums = items.split("、")[:-1] + nums
-        arabic = [_is_arabic(n) for n in nums]
-        if any(a != arabic[-1] for a in arabic):
-            return []
-    if unit and unit.arabic_only and not _is_arabic(nums[-1]):
+        kind = _is_arabic(num)
+        if any(_is_arabic(n) != kind for n in nums):
+            return []              # 三、5个: a heading number does not join a list
+    if unit is not None and unit.arabic_only and not _is_arabic(nums[-1]):
         return []
-    if "，" in doc.text[start:end] and any("," in n for n in nums):
-        return []                 # a full-width comma folded to "," is punctuation, not a separator
-    if g.get("num2") and start > 0 and text[start - 1] in RANGE_NOT_AFTER:
+    if num2 and start > 0 and text[start - 1] in RANGE_NOT_AFTER:
         return []
-    if _excluded(text, start, end, nums, unit, dim, rules["exclusions"]):
+    if "," in num and "，" in doc.text[start:end]:
+        return []                  # a full-width comma folded to "," is punctuation, not a separator
+    if _excluded(text, start, end, nums, unit, dim, rules["exclusions_by_unit"]):
         return []
-    base = {"unit": unit.unit if unit else None, "dimension": dim, "rule_id": rule.id,
-            "priority": rule.priority}
+    canon = unit.unit if unit else None
     if items:
-        return _list_rows(doc, m, nums, end, base, rules, surface)
-    if g.get("num2"):
-        lo, hi = numerals.parse_number(num), numerals.parse_number(g["num2"])
-        if (lo is None or hi is None) and not any(numerals.is_vague(n) for n in nums):
+        return _list_rows(doc, m.start(kl), nums, end, canon, dim, rule, rules, surface)
+    if num2:
+        lo, hi = numerals.parse_number(num), numerals.parse_number(num2)
+        if (lo is None or hi is None) and not (numerals.is_vague(num) or numerals.is_vague(num2)):
             return []
-        lo = _share_magnitude(num, lo, g["num2"], hi)
+        lo = _share_magnitude(num, lo, num2, hi)
     else:
         lo, hi = numerals.parse_range(num)
         if lo is None and not numerals.is_vague(num):
-            return []                 # not a well-formed numeral (十四五期)
-    approx = _approx(text, start, end, dim, "".join(nums) + (g.get("tail") or "") + (surface or ""),
-                     rules["approx"])
-    return [_row(doc, start, end, lo, hi, approx, base)]
+            return []              # not a well-formed numeral (十四五期)
+    written = num + (num2 or "") + (tail or "") + (surface or "")
+    approx = _approx(text, start, end, dim, written, rules["approx"])
+    return [_row(doc, start, end, lo, hi, canon, dim, approx, rule)]
 
 
-def _list_rows(doc, m, nums, end, base, rules, surface) -> list[dict]:
-    rows, pos = [], m.start("list")
-    text = doc.folded
+def _list_rows(doc, pos, nums, end, canon, dim, rule, rules, surface) -> list[dict]:
+    rows, text, last = [], doc.folded, len(nums) - 1
     for i, n in enumerate(nums):
-        s, e = pos, pos + len(n)
-        if i == len(nums) - 1:
-            e = end
+        s, e = pos, (end if i == last else pos + len(n))
         value = numerals.parse_number(n)
         if value is None and not numerals.is_vague(n):
             return []
-        approx = _approx(text, s, e, base["dimension"], n + (surface if i == len(nums) - 1 else ""),
-                         rules["approx"], prefix=(i == 0), suffix=(i == len(nums) - 1))
-        rows.append(_row(doc, s, e, value, None, approx, base))
+        approx = _approx(text, s, e, dim, n + (surface if i == last else ""), rules["approx"],
+                         prefix=(i == 0), suffix=(i == last))
+        rows.append(_row(doc, s, e, value, None, canon, dim, approx, rule))
         pos += len(n) + 1
     return rows
 
 
-def _row(doc, start, end, value, value_max, approx, base) -> dict:
+def _row(doc, start, end, value, value_max, unit, dim, approx, rule) -> dict:
     return {"start": start, "end": end, "text": doc.text[start:end], "value": value,
-            "value_max": value_max, "approx": approx, **base}
+            "value_max": value_max, "unit": unit, "dimension": dim, "approx": approx,
+            "rule_id": rule.id, "priority": rule.priority}
 
 
 def _is_arabic(n: str) -> bool:
-    return any("0" <= c <= "9" for c in n)
+    return n[-1] in _ARABIC_END or any("0" <= c <= "9" for c in n)
+
+
+_ARABIC_END = frozenset("0123456789")
 
 
 def _share_magnitude(num: str, lo, num2: str, hi):
     """5—10万元: a magnitude written only after the upper end applies to the lower end too."""
     if lo is None or hi is None or any(c in num for c in MAGNITUDE_CHARS):
         return lo
-    core = num2.rstrip("余多").rstrip(MAGNITUDE_CHARS)
-    if core == num2.rstrip("余多"):
+    bare = num2.rstrip("余多")
+    core = bare.rstrip(MAGNITUDE_CHARS)
+    if core == bare:
         return lo
     coef = numerals.parse_number(core)
     return lo * (hi / coef) if coef else lo
@@ -275,10 +415,10 @@ def _share_magnitude(num: str, lo, num2: str, hi):
 
 def _number_kind(kind: str, nums: list[str]) -> bool:
     first = nums[0]
-    if kind == "year":
-        return any(numerals.looks_like_year(n) for n in nums)
     if kind == "one":
         return first == "一"
+    if kind == "year":
+        return any(numerals.looks_like_year(n) for n in nums)
     if kind == "bare_magnitude":
         return set(first) <= BARE_MAGNITUDES          # 百, 千万, 万亿: no digit, no 余/多
     if kind == "chinese":
@@ -286,41 +426,52 @@ def _number_kind(kind: str, nums: list[str]) -> bool:
     return _is_arabic(first)
 
 
-def _excluded(text, start, end, nums, unit, dim, exclusions) -> str | None:
-    """The id of the first exclusion whose conditions all hold, else None."""
-    for x in exclusions:
-        if x.units is not None and (unit is None or unit.unit not in x.units):
-            continue
+def _excluded(text, start, end, nums, unit, dim, by_unit) -> str | None:
+    """The id of the first exclusion whose conditions all hold, else None. by_unit maps a
+    canonical unit (None: no unit) to the exclusions that can apply to it, in YAML order."""
+    for x in by_unit.get(unit.unit if unit else None, ()):
         if x.dimensions is not None and dim not in x.dimensions:
             continue
         if x.number is not None and not _number_kind(x.number, nums):
             continue
-        if x.span is not None and not x.span.rx.fullmatch(text, start, end):
+        if x.span is not None and not x.span.fullmatch(text, start, end):
             continue
-        if x.before is not None and not x.before.search(text, max(0, start - WINDOW), start):
+        if x.after is not None and not x.after.holds(text, end):
             continue
-        if x.after is not None and not x.after.rx.match(text, end):
+        if x.before is not None and not x.before.holds(text, start):
             continue
-        if x.words is not None and not any(
-                wm.start() < end and wm.end() > start
-                for wm in x.words.finditer(text, max(0, start - x.width + 1), min(len(text), end + x.width - 1))):
+        if x.words and not _overlaps_word(text, start, end, x.by_char):
             continue
         return x.id
     return None
 
 
+def _overlaps_word(text: str, start: int, end: int, by_char: dict) -> bool:
+    """Does one of the words occur overlapping [start, end)? Such an occurrence either covers
+    the span's first character or begins inside the span, so only those alignments are tried."""
+    for word, j in by_char.get(text[start], ()):
+        if j <= start and text.startswith(word, start - j):
+            return True
+    for p in range(start + 1, end):
+        for word, j in by_char.get(text[p], ()):
+            if j == 0 and text.startswith(word, p):
+                return True
+    return False
+
+
 def _approx(text, start, end, dim, written, ax, prefix=True, suffix=True) -> str:
-    if prefix:
+    if prefix and start and text[start - 1] in ax["prefix_last"]:
         for k in ax["prefix_lengths"]:
-            word = text[start - k:start] if start >= k else None
-            kind = ax["prefix"].get(word) if word else None
-            if kind:
-                if dim in ax["recent_prefix"].get(word, ()):
-                    return "eq"                       # 近五年来: the last five years
-                return kind
-    if numerals.has_approx_mark(written):
-        return "gt"
-    if suffix:
+            if start >= k:
+                word = text[start - k:start]
+                kind = ax["prefix"].get(word)
+                if kind:
+                    if dim in ax["recent_prefix"].get(word, ()):
+                        return "eq"                   # 近五年来: the last five years
+                    return kind
+    if "多" in written or "余" in written:
+        return "gt"                                   # 10余场, 300多家, 一年多, 3个多月
+    if suffix and end < len(text) and text[end] in ax["suffix_first"]:
         for k in ax["suffix_lengths"]:
             word = text[end:end + k]
             kind = ax["suffix"].get(word)
