@@ -25,7 +25,8 @@ def check_rows(text: str, result: dict) -> None:
         gaps += [text[:covered[0][0]], text[covered[-1][1]:]]
     assert all(not g.strip() for g in gaps), "a non-blank character belongs to no block"
     for table in SPAN_TABLES:
-        for r in result[table]:
+        rows = result[table]
+        for r in (rows.to_pylist() if hasattr(rows, "to_pylist") else rows):
             assert text[r["start"]:r["end"]] == r["text"], (table, r)
     for table in ENTITY_TABLES:
         for r in result[table]:
