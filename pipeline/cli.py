@@ -64,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--update", action="store_true", help="rewrite tests/golden from the current rules")
     g.add_argument("--golden", type=Path, default=PROJECT / "tests" / "golden")
     g.add_argument("--seeds", type=Path, default=PROJECT / "seeds")
+
+    b = sub.add_parser("bench", help="throughput and memory on ../shared/corpus, with raw jieba side by side")
+    b.add_argument("--corpus", type=Path, default=None, help="folder with the corpus .jsonl files")
+    b.add_argument("--docs", type=int, default=400, help="documents in the sample (default 400)")
+    b.add_argument("--repeat", type=int, default=3, help="runs per figure; medians are reported")
+    b.add_argument("--no-jobs", action="store_true", help="skip the --jobs 2 measurement")
+    b.add_argument("--no-memory", action="store_true", help="skip the 1x / 4x peak-memory measurement")
+    b.add_argument("--large", action="store_true", help="also time one 10 MB, one 100 MB and one 20 MB-line file")
+    b.add_argument("--segmenter", choices=("auto", "jieba", "rjieba"), default="auto")
     return ap
 
 
@@ -124,7 +133,14 @@ def cmd_golden(args) -> int:
     return 1
 
 
-COMMANDS = {"run": cmd_run, "score": cmd_score, "golden": cmd_golden}
+def cmd_bench(args) -> int:
+    from . import bench
+    bench.main(args.corpus or bench.CORPUS, args.docs, args.repeat, not args.no_jobs, not args.no_memory,
+               args.large, args.segmenter)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "score": cmd_score, "golden": cmd_golden, "bench": cmd_bench}
 
 if __name__ == "__main__":
     sys.exit(main())
