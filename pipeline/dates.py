@@ -1,62 +1,294 @@
-"""Dates: calendar expressions resolved to ISO ranges (first version: month-day and years)."""
+"""Dates: find calendar expressions, parse them, resolve them to ISO ranges; and the reference date.
+
+Rules (rules/dates.yaml) are regexes with named groups; the groups of a match say what it
+means (see the file's notes). Per main-block run of text every rule is run once, overlapping
+candidates are resolved longest first (the same total order as pipeline/resolve.py), then the
+winners are parsed into a dateresolve.Expr and resolved in text order, so an anaphor (上年,
+同日, 次日, 同期) sees the nearest date before it. Values come from pipeline/dateresolve.py.
+"""
 from __future__ import annotations
 
-import calendar
+import bisect
 import datetime as dt
+from dataclasses import dataclass
 
-from .document import Doc
-from .rules import LDict, Pattern, Where, check_examples, check_keys
+import regex
+
+from . import dateresolve as R
+from .document import Doc, fold_width
+from .rules import (LDict, Pattern, Where, alternation, check_examples, check_keys, expect,
+                    expect_enum)
+
+FIELDS = ("value_start", "value_end", "grain", "relative", "qualifier")
+LEXICON_KEYS = ("deictic_years", "anaphoric_years", "deictic_months", "anaphoric_months",
+                "deictic_days", "anaphoric_days", "edges", "day_periods", "holidays", "qualifiers")
+EDGES = ("first", "last", "dekad1", "dekad2", "dekad3")
+REGIONS = ("head", "lead", "title", "tail")
+_NAME = regex.compile(r"\{([A-Za-z_][A-Za-z_0-9]*)\}")
 
 
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    pat: Pattern
+    priority: int
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    label: str
+    region: str
+    pat: Pattern
+
+
+# --- compiling the rule file ----------------------------------------------------------------------
 def compile_rules(data: LDict, path) -> dict:
     w = Where(path)
-    check_keys(data, w, required=("table", "rules"), optional=("notes",))
+    check_keys(data, w, required=("table", "rules", "lexicon", "parts", "reference"), optional=("notes",))
+    lex = _lexicon(data["lexicon"], w.at(data["lexicon"], "lexicon"))
+    parts = expect(data["parts"], dict, w.at(data["parts"], "parts"), "parts")
+    expand = _expander(parts, lex, w)
     rules = []
-    for r in data["rules"]:
-        rw = w.at(r, r.get("id"))
+    for r in expect(data["rules"], list, w, "rules"):
+        rw = w.at(r, r.get("id") if isinstance(r, dict) else None)
         check_keys(r, rw, required=("id", "pattern"), optional=("examples", "counter", "priority", "note"))
-        check_examples(r, rw, ("value_start", "value_end", "grain", "relative", "qualifier"))
-        rules.append((r["id"], Pattern(r["pattern"], rw), r.get("priority", 0)))
-    return {"rules": rules}
+        check_examples(r, rw, FIELDS)
+        prio = expect(r.get("priority", 0), int, rw, "priority")
+        rules.append(Rule(r["id"], Pattern(expand(expect(r["pattern"], str, rw, "pattern"), rw), rw), prio))
+    return {"rules": rules, "lex": lex, "reference": _reference(data["reference"], w, expand)}
 
 
-def find_reference(doc: Doc, rules: dict) -> None:
-    """documents.published: first month-day in the first lines, year from the same lines."""
-    if doc.reference_fixed:
-        return
-    import regex
-    head = doc.folded[:300]
-    m = regex.search(r"(\d{1,2})月(\d{1,2})日", head)
-    y = regex.search(r"(20\d\d)", head)
-    if m and y:
-        try:
-            doc.published = dt.date(int(y.group(1)), int(m.group(1)), int(m.group(2)))
-            doc.published_source = f"first lines: {m.group(0)}, year {y.group(1)}"
-        except ValueError:
-            pass
+def _lexicon(d, w: Where) -> dict:
+    check_keys(d, w, required=LEXICON_KEYS)
+    lex = {}
+    for key in ("deictic_years", "anaphoric_years", "deictic_months", "anaphoric_months",
+                "deictic_days", "anaphoric_days"):
+        lex[key] = {k: expect(v, int, w, f"{key}.{k}") for k, v in expect(d[key], dict, w, key).items()}
+    lex["edges"] = {k: expect_enum(v, EDGES, w, f"edges.{k}") for k, v in expect(d["edges"], dict, w, "edges").items()}
+    lex["day_periods"] = [expect(v, str, w, "day_periods item") for v in expect(d["day_periods"], list, w, "day_periods")]
+    lex["holidays"] = {}
+    for k, v in expect(d["holidays"], dict, w, "holidays").items():
+        m = regex.fullmatch(r"(\d\d)-(\d\d)", expect(v, str, w, f"holidays.{k}"))
+        if not m:
+            raise w.error(f"holidays.{k}: {v!r} is not MM-DD")
+        lex["holidays"][k] = (int(m.group(1)), int(m.group(2)))
+    q = check_keys(d["qualifiers"], w, required=("before", "after"))
+    for side in ("before", "after"):
+        words = expect(q[side], dict, w, f"qualifiers.{side}")
+        for k, v in words.items():
+            if v is not None:
+                expect_enum(v, ("until", "since"), w, f"qualifiers.{side}.{k}")
+        # longest first, so 截止到 is tried before 到 and 前后 before 前
+        lex[f"q_{side}"] = sorted(words.items(), key=lambda kv: -len(kv[0]))
+    return lex
+
+
+def _expander(parts: dict, lex: dict, w: Where):
+    """{NAME} -> parts.NAME (itself expanded) or a longest-first alternation of a lexicon."""
+    def expand(src: str, where: Where, depth: int = 0) -> str:
+        if depth > 8:
+            raise where.error("parts refer to each other in a loop")
+
+        def one(m):
+            name = m.group(1)
+            if name in parts:
+                return expand(expect(parts[name], str, w.at(parts, "parts"), f"parts.{name}"), where, depth + 1)
+            if name in lex and isinstance(lex[name], (dict, list)):
+                return alternation(lex[name])
+            raise where.error(f"unknown name {{{name}}} in pattern (not in parts or lexicon)")
+        return _NAME.sub(one, src)
+    return expand
+
+
+def _reference(d, w: Where, expand) -> dict:
+    rw = w.at(d, "reference")
+    check_keys(d, rw, required=("head_chars", "tail_chars", "year", "sources"))
+    sources = []
+    for s in expect(d["sources"], list, rw, "sources"):
+        sw = w.at(s, s.get("id") if isinstance(s, dict) else None)
+        check_keys(s, sw, required=("id", "label", "region", "pattern"), optional=("examples", "counter", "note"))
+        check_examples(s, sw, FIELDS)
+        expect_enum(s["region"], REGIONS, sw, "region")
+        sources.append(Source(s["id"], s["label"], s["region"], Pattern(expand(s["pattern"], sw), sw)))
+    return {"head": expect(d["head_chars"], int, rw, "head_chars"),
+            "tail": expect(d["tail_chars"], int, rw, "tail_chars"),
+            "year": Pattern(d["year"], rw), "sources": sources}
+
+
+# --- numbers --------------------------------------------------------------------------------------
+_CN = {"〇": 0, "零": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+       "七": 7, "八": 8, "九": 9}
+
+
+def cn_int(s: str) -> int:
+    """Small numbers as dates write them: 23, 二十三, 十一, 廿, and year digits 二〇二四."""
+    if s.isdigit():
+        return int(s)
+    if "十" not in s:                                # digit by digit: 二〇二四
+        n = 0
+        for ch in s:
+            n = n * 10 + _CN[ch]
+        return n
+    tens, _, ones = s.partition("十")
+    return (_CN[tens] if tens else 1) * 10 + (_CN[ones] if ones else 0)
+
+
+# --- parsing a match into an Expr -----------------------------------------------------------------
+def parse(g: dict, lex: dict) -> R.Expr:
+    """Named groups of a match -> the expression they write (no calendar arithmetic here)."""
+    f: dict = {}
+    if g.get("year"):
+        f["year"] = cn_int(g["year"])
+    elif g.get("ryear"):
+        f["year_from"], f["year_offset"] = R.REF, lex["deictic_years"][g["ryear"]]
+    elif g.get("ayear"):
+        f["year_from"], f["year_offset"] = R.PREV, lex["anaphoric_years"][g["ayear"]]
+    if g.get("same"):
+        return R.Expr(same_period=True, **f)
+    if g.get("plan"):
+        return R.Expr(plan=cn_int(g["plan"]))
+    if g.get("year2"):
+        f["end_year"] = cn_int(g["year2"])
+    for key, name in (("month", "month"), ("month2", "end_month"), ("day", "day"), ("day2", "end_day"),
+                      ("quarter", "quarter"), ("months_upto", "months_upto")):
+        if g.get(key):
+            f[name] = cn_int(g[key])
+    if g.get("quarter_to"):
+        f["quarter"], f["end_quarter"] = 1, cn_int(g["quarter_to"])
+    if g.get("half"):
+        f["half"] = 1 if g["half"] == "上" else 2
+    if g.get("edge") and g["edge"] in lex["edges"]:      # 度 (2025年度) is the whole year
+        f["edge"] = lex["edges"][g["edge"]]
+    if g.get("rmonth"):
+        f["month_from"], f["month_offset"] = R.REF, lex["deictic_months"][g["rmonth"]]
+    elif g.get("amonth"):
+        f["month_from"], f["month_offset"] = R.PREV, lex["anaphoric_months"][g["amonth"]]
+    if g.get("rday"):
+        f["day_from"], f["day_offset"] = R.REF, lex["deictic_days"][g["rday"]]
+    elif g.get("aday"):
+        f["day_from"], f["day_offset"] = R.PREV, lex["anaphoric_days"][g["aday"]]
+    if g.get("holiday"):
+        f["month"], f["day"] = lex["holidays"][g["holiday"]]
+    if g.get("hour"):
+        f["clock"] = True
+    if "year" not in f and "year_from" not in f and "month" in f:
+        f["nearest"] = True
+    return R.Expr(**f)
+
+
+def qualifier(folded: str, start: int, end: int, lex: dict) -> str | None:
+    """截至/到 … → until, 自/从 … 以来 → since: the words right outside the span."""
+    while start > 0 and folded[start - 1] == " ":         # 截至 2024年, 2023/05/06 10:30 起
+        start -= 1
+    while end < len(folded) and folded[end] == " ":
+        end += 1
+    for word, q in lex["q_before"]:
+        if folded.startswith(word, max(0, start - len(word)), start):
+            return q
+    for word, q in lex["q_after"]:
+        if folded.startswith(word, end):
+            return q
+    return None
+
+
+# --- extraction -----------------------------------------------------------------------------------
+def _runs(doc: Doc) -> list[tuple[int, int]]:
+    """Main text as maximal runs of consecutive main blocks (fewer, longer regex passes)."""
+    if not doc.blocks:
+        return [(0, len(doc.text))]
+    runs: list[list[int]] = []
+    last_main = False
+    for b in doc.blocks:
+        if b.label == "main":
+            if last_main:
+                runs[-1][1] = b.end
+            else:
+                runs.append([b.start, b.end])
+        last_main = b.label == "main"
+    return [(s, e) for s, e in runs]
+
+
+def _select(cands: list) -> list:
+    """Non-overlapping winners: longer, then higher priority, then earlier, then rule id."""
+    kept, starts = [], []
+    for c in sorted(cands, key=lambda c: (c[0] - c[1], -c[2].priority, c[0], c[2].id)):
+        s, e = c[0], c[1]
+        i = bisect.bisect_left(starts, s)
+        if (i < len(kept) and kept[i][0] < e) or (i > 0 and kept[i - 1][1] > s):
+            continue
+        starts.insert(i, s)
+        kept.insert(i, c)
+    return kept
 
 
 def extract(doc: Doc, rules: dict) -> None:
-    ref = doc.published
-    for rid, pat, prio in rules["rules"]:
-        for m in pat.finditer(doc.folded):
-            g = m.groupdict()
-            start = end = None
-            relative = False
-            if g.get("year") and not g.get("month"):
-                y = int(g["year"])
-                start, end, grain = dt.date(y, 1, 1), dt.date(y, 12, 31), "year"
-            elif g.get("month") and g.get("day"):
-                relative = not g.get("year")
-                y = int(g["year"]) if g.get("year") else (ref.year if ref else None)
-                grain = "day"
-                if y:
-                    try:
-                        start = end = dt.date(y, int(g["month"]), int(g["day"]))
-                    except ValueError:
-                        continue
-            else:
-                continue
-            doc.add("dates", {"start": m.start(), "end": m.end(), "text": doc.text[m.start():m.end()],
-                              "value_start": start, "value_end": end, "grain": grain,
-                              "relative": relative, "qualifier": None, "rule_id": rid, "priority": prio})
+    folded, lex, ref = doc.folded, rules["lex"], doc.published
+    prev: R.Value | None = None
+    for rs, re_ in _runs(doc):
+        cands = [(m.start(), m.end(), rule, m)
+                 for rule in rules["rules"] for m in rule.pat.finditer(folded, rs, re_)]
+        for s, e, rule, m in _select(cands):
+            v = R.resolve(parse(m.groupdict(), lex), ref, prev)
+            if v.start is not None:
+                prev = v
+            doc.add("dates", {"start": s, "end": e, "text": doc.text[s:e],
+                              "value_start": v.start, "value_end": v.end, "grain": v.grain,
+                              "relative": v.relative, "qualifier": qualifier(folded, s, e, lex),
+                              "rule_id": rule.id})
+
+
+# --- the reference date ---------------------------------------------------------------------------
+def find_reference(doc: Doc, rules: dict) -> None:
+    """documents.published: the first source (date line, dateline, title, …) with a whole date."""
+    if doc.reference_fixed:
+        return
+    cfg = rules["reference"]
+    first_main = next((b.start for b in doc.blocks if b.label == "main"), 0)
+    title = fold_width(doc.title) if doc.title else ""
+    regions = {"head": doc.folded[:first_main + cfg["head"]],
+               "lead": doc.folded[first_main:first_main + cfg["head"]],
+               "title": title,
+               "tail": doc.folded[-cfg["tail"]:]}
+    for src in cfg["sources"]:
+        text = regions[src.region]
+        m = src.pat.search(text) if text else None
+        if m is None or not m.group("month") or not m.group("day"):
+            continue
+        year, where = (int(m.group("year")), "") if m.group("year") else _year_nearby(cfg, text, m, title, regions)
+        if year is None:
+            continue
+        try:
+            doc.published = dt.date(year, int(m.group("month")), int(m.group("day")))
+        except ValueError:
+            continue
+        doc.published_source = f"{src.label}: {_snippet(src, text, m)}{where}"
+        return
+
+
+def _snippet(src: Source, text: str, m) -> str:
+    if src.region in ("title",):
+        return " ".join(text.split())[:40]
+    s = m.start("year") if m.group("year") else m.start("month")
+    if src.id.endswith("dateline"):
+        s = text.rfind("\n", 0, s) + 1
+        return " ".join(m.string[s:m.end()].split())
+    e = m.end("day")
+    return text[s:e + (text[e:e + 1] in "日号")].strip()
+
+
+def _year_nearby(cfg: dict, text: str, m, title: str, regions: dict) -> tuple[int | None, str]:
+    """A year-less hit takes the year of its own line, else the title's, else the head's."""
+    pos = m.start("month")
+    ls, le = text.rfind("\n", 0, pos) + 1, text.find("\n", pos)
+    line = text[ls:le if le >= 0 else len(text)]
+    years = list(cfg["year"].finditer(line))
+    if years:
+        y = min(years, key=lambda y: abs(ls + y.start() - pos))
+        word = regex.match(r"[^\s，。,、：:；;（）()]{1,14}", line[y.start():]).group(0)
+        return int(y.group("year")), f", year {y.group('year')} from {word} in the same line"
+    for name, where in ((title, "the title"), (regions["head"], "the first lines")):
+        y = cfg["year"].search(name) if name else None
+        if y:
+            return int(y.group("year")), f", year {y.group('year')} from {where}"
+    return None, ""

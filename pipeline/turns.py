@@ -1,27 +1,406 @@
-"""Speaker turns (first version: `name:` labels at line start)."""
+"""Speaker turns: transcript turns and reported speech (SPEC "Speaker turns").
+
+Runs after organisations and overlap resolution, on main blocks only.
+
+1. People: role + name pairs found by structure, never by a tagger: role captions on their own
+   line (`武汉市人民政府副秘书长徐盛敏`), the lead's participant list (`…副主任赵荣贵，…`), `由…主持`
+   (the host), and the title (`…外交部发言人陆慷主持例行记者会`). A role ends with a title word from
+   rules/turns.yaml (局长, 主任, 发言人 …); its organisation is the first organisation inside it.
+2. Transcript turns: a label at the start of a line (`赵荣贵:`, `新华网记者:`, `问:` / `答:`, `追问:`,
+   `会后有记者问及:`) or a bare name line; the text runs to the last non-blank line before the next
+   turn, caption, heading or non-main block. Unlabelled text before the first question of a
+   spokesperson's briefing is that spokesperson's `opening` (start/end null).
+3. Reported speech outside transcript turns: speaker + speech verb + comma/colon at a sentence start
+   (`王忠林在致辞中指出，`, `他表示，`), a body heading a paragraph (`会议指出，`), and the
+   quotation-first form (`“……”盛秋平表示`). The text runs to the end of the paragraph or the next
+   reported statement. 他/她 resolve to the last named person before them.
+Matching happens on doc.folded (full-width punctuation folded: `：` is `:` there, `，` is `,`).
+"""
 from __future__ import annotations
 
+import bisect
+
+import regex
+
 from .document import Doc
-from .rules import LDict, Pattern, Where, check_keys
+from .rules import LDict, Pattern, Where, alternation, check_examples, check_keys, expect, expect_str_list
+
+_WORDS = ("title_endings", "speech_verbs", "speech_adverbs", "surnames", "name_stoplist", "question_labels",
+          "answer_labels", "host_labels", "pronouns", "bodies", "presence_verbs")
+_PATTERNS = ("reporter_label", "after_meeting_question", "speech_frame", "trailing_markup")
+_FIELDS = ("speaker", "speaker_label", "speaker_role", "speaker_org", "kind", "cue")
+_SEP = r"[ \t]*"
+_STOP = r"\s,.:;!?。、“”()<>《》"          # characters a role or a speaker never contains (folded text)
 
 
 def compile_rules(data: LDict, path) -> dict:
     w = Where(path)
-    check_keys(data, w, required=("table", "label"), optional=("notes",))
-    r = data["label"]
-    return {"label": Pattern(r["pattern"], w.at(r, r["id"]))}
+    check_keys(data, w, required=("table",) + _WORDS + _PATTERNS, optional=("notes",))
+    r: dict = {}
+    for key in _WORDS:
+        rule = check_keys(data[key], w.at(data[key], key), required=("id", "words"),
+                          optional=("examples", "counter", "note"))
+        rw = w.at(rule, rule["id"])
+        check_examples(rule, rw, _FIELDS)
+        r[key] = expect_str_list(rule["words"], rw, "words")
+    for key in _PATTERNS:
+        rule = check_keys(data[key], w.at(data[key], key), required=("id", "pattern"),
+                          optional=("examples", "counter", "note"))
+        rw = w.at(rule, rule["id"])
+        expect(rule["pattern"], str, rw, "pattern")
+        check_examples(rule, rw, _FIELDS)
+        r[key] = rule["pattern"]
+    where = lambda rid: Where(path, rid)
+    surnames = [s for s in r["surnames"] if s]
+    r["surname_set"] = frozenset(s for s in surnames if len(s) == 1)
+    r["surname2_set"] = frozenset(s for s in surnames if len(s) == 2)
+    r["stop_set"] = frozenset(r["name_stoplist"])
+    r["pronoun_set"] = frozenset(r["pronouns"])
+    r["body_set"] = frozenset(r["bodies"])
+    ends = alternation(r["title_endings"])
+    role = rf"(?:[^{_STOP}]{{0,30}}?{ends}、)*[^{_STOP}]{{0,30}}?{ends}"
+    r["role_re"] = role
+    after = alternation(r["presence_verbs"] + r["speech_verbs"])
+    # role + name in running text (lead, participant lists): the name ends at punctuation or a verb
+    r["role_name"] = Pattern(rf"(?:(?<=^|[,.;:。、\s“”(由和及与>])|^)(?P<role>{role})(?P<name>\p{{Han}}{{2,3}}?)"
+                             rf"(?=[,.;:。、\s(<]|$|{after}|等)", where("turn.role_name"), regex.M)
+    # a caption: a line that is only role + name
+    r["caption"] = Pattern(rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<role>{role})(?P<name>\p{{Han}}{{2,3}})(?:</[a-z]+>)*{_SEP}$",
+                           where("turn.caption"), regex.M)
+    r["host"] = Pattern(rf"由(?P<role>{role})?(?P<name>\p{{Han}}{{2,3}}?)主持", where("turn.host"))
+    r["title_person"] = Pattern(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}}?)(?=主持|答|就|宣布|表示|发表|谈|在|:|$)",
+                                where("turn.title_person"))
+    r["title_role"] = Pattern(rf"(?P<role>{role})(?=主持|答|就|宣布|表示|发表|谈|:)", where("turn.title_role"))
+    qa = alternation(r["question_labels"] + r["answer_labels"] + r["host_labels"])
+    r["label"] = Pattern(
+        rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<label>(?P<after>{r['after_meeting_question']})|(?P<qa>{qa})(?=[ \t]*:)"
+        rf"|(?P<reporter>{r['reporter_label']})|(?P<name>\p{{Han}}{{2,4}}))(?P<cue>[ \t]*:)",
+        where("turn.label"), regex.M)
+    r["bare"] = Pattern(rf"^{_SEP}(?P<name>\p{{Han}}{{2,4}}){_SEP}$", where("turn.bare_name"), regex.M)
+    r["heading"] = regex.compile(r"^[ \t]*#", regex.M)
+    verbs = alternation(r["speech_verbs"])
+    adv = alternation(r["speech_adverbs"])
+    cue = rf"(?:{adv})?(?:{r['speech_frame']})?(?:{adv})?{verbs}"
+    start = r"(?:(?<=^|[。!?;:]|[。!?]”|>)|(?<=,))[ \t]*"
+    r["reported"] = Pattern(rf"{start}(?P<sp>[^{_STOP}]{{1,24}}?)(?P<cue>{cue})(?P<sep>[,:])", where("turn.reported"),
+                            regex.M)
+    r["quote_first"] = Pattern(rf"“(?P<q>[^“”\n]{{2,600}})”,?(?P<sp>[^{_STOP}]{{1,24}}?)(?P<cue>{cue})(?=[。,.]|$)",
+                               where("turn.quote_first"), regex.M)
+    r["trailing"] = regex.compile(r["trailing_markup"])
+    return r
 
 
+# --- people -------------------------------------------------------------------------------------
+def _is_name(s: str, r: dict) -> bool:
+    """A plausible Chinese personal name: 2-4 Han characters starting with a surname, not a stop word."""
+    if not 2 <= len(s) <= 4 or s in r["stop_set"] or not regex.fullmatch(r"\p{Han}+", s):
+        return False
+    if s[:2] in r["surname2_set"] and len(s) >= 3:
+        return True
+    return s[0] in r["surname_set"] and len(s) <= 3
+
+
+def _org_of(role: str, start: int | None, doc: Doc, org_rules: dict) -> str | None:
+    """The first organisation inside a role (`湖北省委副书记、省长` -> 中国共产党湖北省委员会)."""
+    from . import organisations
+    find = getattr(organisations, "find_orgs", None)
+    if find is not None:
+        try:
+            found = find(role, org_rules)
+        except Exception:                   # pragma: no cover - a neighbour stage mid-change
+            found = []
+        if found:
+            return min(found)[2]
+    if start is not None:
+        rows = [o for o in doc.rows.get("organisations", []) if start <= o["start"] < start + len(role)]
+        if rows:
+            return min(rows, key=lambda o: o["start"])["name"]
+    return None
+
+
+def _outlet(label: str, doc: Doc, org_rules: dict) -> str | None:
+    """The outlet of a reporter label (`新华网记者` -> 新华网), canonical when it is one organisation."""
+    outlet = label[:-2] if label.endswith("记者") else label
+    outlet = outlet.strip("《》 ")
+    if not outlet:
+        return None
+    from . import organisations
+    find = getattr(organisations, "find_orgs", None)
+    if find is not None:
+        try:
+            found = find(outlet, org_rules)
+        except Exception:                   # pragma: no cover
+            found = []
+        whole = [f for f in found if f[0] == 0 and f[1] == len(outlet)]
+        if whole:
+            return whole[0][2]
+    return outlet
+
+
+class People:
+    """Names with their role (and where the role was written), from captions, lead and title."""
+
+    def __init__(self) -> None:
+        self.role: dict[str, tuple[str, int | None]] = {}
+
+    def add(self, name: str, role: str | None, pos: int | None, prefer: bool = False) -> None:
+        if role and (prefer or name not in self.role or not self.role[name][0]):
+            self.role[name] = (role, pos)
+        elif name not in self.role:
+            self.role[name] = ("", None)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.role
+
+
+def _people(doc: Doc, r: dict, mains: list[tuple[int, int]]) -> tuple[People, str | None, set[int]]:
+    """People of the document, the host's name, and the line starts of captions."""
+    people = People()
+    folded = doc.folded
+    captions: set[int] = set()
+    host = None
+    for s, e in mains:
+        for m in r["caption"].finditer(folded, s, e):
+            if _is_name(m.group("name"), r):
+                people.add(m.group("name"), doc.text[m.start("role"):m.end("role")], m.start("role"), prefer=True)
+                captions.add(m.start())
+        for m in r["role_name"].finditer(folded, s, e):
+            if _is_name(m.group("name"), r):
+                people.add(m.group("name"), doc.text[m.start("role"):m.end("role")], m.start("role"))
+        m = r["host"].search(folded, s, e)
+        if m and _is_name(m.group("name"), r):
+            host = m.group("name")
+            people.add(host, m.group("role") and doc.text[m.start("role"):m.end("role")], m.start("role"))
+    return people, host, captions
+
+
+def _title_person(doc: Doc, r: dict) -> tuple[str | None, str | None]:
+    """(name, role) of the person a briefing's title names: `…外交部发言人陆慷主持例行记者会`."""
+    title = regex.sub(r"^[\d年月日\s#]+", "", doc.title or "")       # the date heading a briefing's title
+    m = r["title_person"].search(title)
+    if m and _is_name(m.group("name"), r):
+        return m.group("name"), m.group("role")
+    m = r["title_role"].search(title)
+    return None, (m.group("role") if m else None)
+
+
+# --- turns --------------------------------------------------------------------------------------
 def extract(doc: Doc, rules: dict, org_rules: dict) -> None:
-    labels = [m for m in rules["label"].finditer(doc.folded) if doc.in_main(m.start(), m.end())]
-    for i, m in enumerate(labels):
-        b = doc.block_at(m.start())
-        text_end = labels[i + 1].start() - 1 if i + 1 < len(labels) else b.end
-        text_end = len(doc.text[:text_end].rstrip())
-        label = m.group("label")
-        doc.add("turns", {"turn_index": i, "start": m.start("label"), "end": m.end("label"),
-                          "speaker": None if "记者" in label else label, "speaker_label": label,
-                          "speaker_role": None, "speaker_org": None,
-                          "kind": "question" if "记者" in label or label == "问" else "answer",
-                          "cue": m.group("cue"), "text_start": m.end(), "text_end": text_end,
-                          "rule_id": "turn.label"})
+    r = rules
+    mains = [(b.start, b.end) for b in doc.blocks if b.label == "main" and b.reason not in ("title", "front matter title")]
+    if not mains:
+        return
+    people, host, captions = _people(doc, r, mains)
+    tname, trole = _title_person(doc, r)
+    if tname:
+        people.add(tname, trole, None, prefer=tname not in people or not people.role[tname][0])
+    turns = _transcript(doc, r, org_rules, mains, people, host, captions, tname, trole)
+    turns += _reported(doc, r, org_rules, mains, people, turns)
+    turns.sort(key=lambda t: (t["text_start"], t["start"] if t["start"] is not None else -1))
+    for i, t in enumerate(turns):
+        t["turn_index"] = i
+        doc.add("turns", t)
+
+
+def _boundaries(doc: Doc, r: dict, events: list[int]) -> list[int]:
+    """Positions where a turn's text must stop: other turns, captions, headings, non-main blocks."""
+    out = list(events)
+    out += [b.start for b in doc.blocks if b.label != "main"]
+    out += [m.start() for m in r["heading"].finditer(doc.folded)]
+    out.append(len(doc.text))
+    return sorted(set(out))
+
+
+def _end_before(doc: Doc, r: dict, start: int, stop: int) -> int:
+    """The end of the last non-blank text in [start, stop), trailing markup (`</p>`) trimmed."""
+    seg = doc.text[start:stop].rstrip()
+    m = r["trailing"].search(seg)
+    if m and m.start() > 0:
+        seg = seg[:m.start()].rstrip()
+    return start + len(seg)
+
+
+def _skip_space(text: str, pos: int, end: int) -> int:
+    while pos < end and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _transcript(doc, r, org_rules, mains, people, host, captions, tname, trole) -> list[dict]:
+    folded, text = doc.folded, doc.text
+    found = []            # (line_start, label_start, label_end, cue, text_start, type, label)
+    for s, e in mains:
+        for m in r["label"].finditer(folded, s, e):
+            kind = "after" if m.group("after") else "qa" if m.group("qa") else \
+                "reporter" if m.group("reporter") else "name"
+            label = m.group("label")
+            if kind == "name" and not (label in people or _is_name(label, r)):
+                continue
+            cue_s = m.start("cue") + len(m.group("cue")) - 1
+            found.append((m.start(), m.start("label"), m.end("label"), text[cue_s], _skip_space(text, m.end(), e),
+                          kind, label))
+        for m in r["bare"].finditer(folded, s, e):
+            name = m.group("name")
+            if m.start() in captions or not (name in people or (_is_name(name, r) and found)):
+                continue
+            found.append((m.start(), m.start("name"), m.end("name"), None, _skip_space(text, m.end(), e),
+                          "bare", name))
+    if not found:
+        return []
+    found.sort()
+    bounds = _boundaries(doc, r, [f[0] for f in found] + sorted(captions))
+    turns: list[dict] = []
+    asked = False
+    last_q_org = None
+    questions = {"after", "reporter"}
+    for line_s, ls, le, cue, ts, kind, label in found:
+        stop = bounds[bisect.bisect_right(bounds, line_s)]
+        te = _end_before(doc, r, ts, stop)
+        row = {"start": ls, "end": le, "speaker": None, "speaker_label": text[ls:le], "speaker_role": None,
+               "speaker_org": None, "cue": cue, "text_start": ts, "text_end": max(ts, te)}
+        is_q = kind in questions or (kind == "qa" and label in r["question_labels"])
+        if is_q:
+            org = None
+            if kind == "reporter":
+                org = _outlet(label, doc, org_rules)
+            elif label.startswith("追问") or label == "记者追问":
+                org = last_q_org
+            row.update(speaker_role="记者", speaker_org=org, kind="question",
+                       rule_id="turn.after_meeting_question" if kind == "after" else
+                       "turn.reporter_label" if kind == "reporter" else "turn.question_label")
+            last_q_org = org if kind == "reporter" else last_q_org
+            asked = True
+        else:
+            if kind == "qa" and label in r["answer_labels"]:
+                name, role = tname, trole
+                rid = "turn.answer_label"
+            elif kind == "qa":                                  # 主持人
+                name, role = host, people.role.get(host, ("", None))[0] if host else None
+                rid = "turn.host_label"
+            else:
+                name = label
+                role = people.role.get(name, ("", None))[0] or (trole if name == tname else None)
+                rid = "turn.bare_name" if kind == "bare" else "turn.name_label"
+            pos = people.role.get(name, ("", None))[1] if name else None
+            row.update(speaker=name, speaker_role=role or None,
+                       speaker_org=_org_of(role, pos, doc, org_rules) if role else None,
+                       kind="opening" if not asked else "statement" if (name and name == host) or
+                       (kind == "qa" and label in r["host_labels"]) else "answer", rule_id=rid)
+        turns.append(row)
+    opening = _unlabelled_opening(doc, r, org_rules, mains, turns, tname, trole, bounds)
+    return ([opening] if opening else []) + turns
+
+
+def _unlabelled_opening(doc, r, org_rules, mains, turns, tname, trole, bounds) -> dict | None:
+    """A spokesperson's announcements before the first question, with no label (SPEC)."""
+    if not (tname or trole) or not turns or turns[0]["kind"] != "question":
+        return None
+    first = turns[0]["start"]
+    ts = next((s for s, e in mains if s < first), None)
+    if ts is None:
+        return None
+    stop = bounds[bisect.bisect_right(bounds, ts)]
+    te = _end_before(doc, r, ts, stop)
+    if te <= ts:
+        return None
+    return {"start": None, "end": None, "speaker": tname, "speaker_label": None, "speaker_role": trole,
+            "speaker_org": _org_of(trole, None, doc, org_rules) if trole else None, "kind": "opening",
+            "cue": None, "text_start": ts, "text_end": te, "rule_id": "turn.opening_unlabelled"}
+
+
+# --- reported speech ----------------------------------------------------------------------------
+def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
+    folded, text = doc.folded, doc.text
+    covered = sorted((t["text_start"], t["text_end"]) for t in transcript)
+    cstarts = [c[0] for c in covered]
+
+    def inside_turn(pos: int) -> bool:
+        i = bisect.bisect_right(cstarts, pos) - 1
+        return i >= 0 and covered[i][0] <= pos < covered[i][1]
+
+    cands = []     # (label_start, label_end, cue_start, cue_end, text_start, text_end or None, block span)
+    for bs, be in mains:
+        for m in r["reported"].finditer(folded, bs, be):
+            if not inside_turn(m.start()):
+                cands.append((m.start("sp"), m.end("sp"), m.start("cue"), m.end("cue"),
+                              _skip_space(text, m.end(), be), None, bs, be))
+        for m in r["quote_first"].finditer(folded, bs, be):
+            if not inside_turn(m.start()):
+                cands.append((m.start("sp"), m.end("sp"), m.start("cue"), m.end("cue"), m.start("q"), m.end("q"),
+                              bs, be))
+    if not cands:
+        return []
+    cands.sort()
+    # named and institutional speakers first (they add people), then pronouns against them
+    whos = [None if text[c[0]:c[1]] in r["pronoun_set"] else _speaker(text[c[0]:c[1]], c[0], c[6], doc, r, org_rules, people)
+            for c in cands]
+    names_seen = _name_positions(doc, people)
+    for i, c in enumerate(cands):
+        if text[c[0]:c[1]] in r["pronoun_set"]:
+            j = bisect.bisect_left(names_seen, (c[0], "")) - 1
+            if j >= 0:
+                whos[i] = (*_person(names_seen[j][1], doc, org_rules, people), "turn.reported_pronoun")
+    accepted = [(c, w) for c, w in zip(cands, whos) if w is not None]
+    out = []
+    for i, ((ls, le, cs, ce, ts, te, bs, be), who) in enumerate(accepted):
+        if te is None:
+            nxt = [a[0][0] for a in accepted[i + 1:] if a[0][6] == bs and a[0][0] > ts and a[0][5] is None]
+            te = _end_before(doc, r, ts, nxt[0] if nxt else be)
+        name, role, org, rid = who
+        out.append({"start": ls, "end": le, "speaker": name, "speaker_label": text[ls:le], "speaker_role": role,
+                    "speaker_org": org, "kind": "reported_speech", "cue": text[cs:ce],
+                    "text_start": ts, "text_end": max(ts, te), "rule_id": rid})
+    return out
+
+
+def _person(name: str, doc: Doc, org_rules: dict, people: "People"):
+    role, pos = people.role.get(name, ("", None))
+    return name, role or None, _org_of(role, pos, doc, org_rules) if role else None
+
+
+def _name_positions(doc: Doc, people: People) -> list[tuple[int, str]]:
+    names = [n for n in people.role if n]
+    if not names:
+        return []
+    pat = regex.compile(alternation(names))
+    return [(m.start(), m.group()) for m in pat.finditer(doc.folded)]
+
+
+def _speaker(sp: str, ls: int, bs: int, doc: Doc, r: dict, org_rules: dict, people: People):
+    """(speaker, role, org, rule_id) for a reported-speech subject, or None when it is not a speaker."""
+    person = lambda name: _person(name, doc, org_rules, people)
+    if sp in people or _is_name(sp, r):
+        if sp not in people:
+            people.add(sp, None, None)
+        return (*person(sp), "turn.reported_speech")
+    m = regex.fullmatch(rf"(?P<role>{r['role_re']})(?P<name>\p{{Han}}{{2,3}})", sp)
+    if m and _is_name(m.group("name"), r):
+        people.add(m.group("name"), m.group("role"), ls)
+        return (*person(m.group("name")), "turn.reported_speech")
+    # a body heading its paragraph: 会议指出 / 国务院强调
+    head = doc.text[bs:ls]
+    if head.strip() and regex.sub(r"<[^>]*>", "", head).strip():
+        return None
+    if sp in r["body_set"]:
+        return None, None, sp, "turn.reported_body"
+    org = _whole_org(sp, ls, doc, org_rules)
+    if org:
+        return None, None, org, "turn.reported_body"
+    return None
+
+
+def _whole_org(sp: str, ls: int, doc: Doc, org_rules: dict) -> str | None:
+    for o in doc.rows.get("organisations", []):
+        if o["start"] == ls and o["end"] == ls + len(sp):
+            return o["name"]
+    from . import organisations
+    find = getattr(organisations, "find_orgs", None)
+    if find is not None:
+        try:
+            found = find(sp, org_rules)
+        except Exception:                   # pragma: no cover
+            found = []
+        for s, e, name, kind in found:
+            if s == 0 and e == len(sp):
+                return name
+    return None
