@@ -135,7 +135,8 @@ def token_table(doc: Doc) -> pa.Table:
     schema = SCHEMAS["tokens"]
     if n == 0:
         return schema.empty_table()
-    bounds = np.asarray(doc.tokens, dtype=np.int64).reshape(-1)          # s0, e0, s1, e1, ...
+    bounds = np.empty(2 * n, dtype=np.int64)                             # s0, e0, s1, e1, ...
+    bounds[0::2], bounds[1::2] = doc.tokens.starts, doc.tokens.ends
     cps = np.frombuffer(doc.text.encode("utf-32-le"), dtype=np.uint32)
     widths = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)       # UTF-8 bytes per char
     byte_at = np.concatenate(([0], np.cumsum(widths, dtype=np.int64)))
