@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--golden", type=Path, default=PROJECT / "tests" / "golden")
     g.add_argument("--seeds", type=Path, default=PROJECT / "seeds")
 
+    rc = sub.add_parser("rules", help="rule author's tools: `pipeline rules check`")
+    rsub = rc.add_subparsers(dest="rules_cmd", required=True, metavar="SUBCOMMAND")
+    ck = rsub.add_parser("check", help="load, compile and run every rule's examples; non-zero exit on failure")
+    ck.add_argument("--rule", metavar="ID", help="only this rule's examples")
+    ck.add_argument("--rules", type=Path, default=DEFAULT_RULES_DIR, metavar="DIR")
+
     b = sub.add_parser("bench", help="throughput and memory on ../shared/corpus, with raw jieba side by side")
     b.add_argument("--corpus", type=Path, default=None, help="folder with the corpus .jsonl files")
     b.add_argument("--docs", type=int, default=400, help="documents in the sample (default 400)")
@@ -140,7 +146,19 @@ def cmd_bench(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "score": cmd_score, "golden": cmd_golden, "bench": cmd_bench}
+def cmd_rules(args) -> int:
+    from .rulecheck import check
+    rep = check(args.rules, args.rule, seeds=PROJECT / "seeds", tests_dir=PROJECT / "tests")
+    for w in rep.warnings:
+        print(f"warning: {w}")
+    for e in rep.errors:
+        print(f"FAIL: {e}")
+    print(f"{rep.examples} examples ({rep.xfails} known gaps), {len(rep.errors)} failures, "
+          f"{len(rep.warnings)} warnings, {rep.seconds:.2f} s")
+    return 1 if rep.errors else 0
+
+
+COMMANDS = {"run": cmd_run, "score": cmd_score, "golden": cmd_golden, "bench": cmd_bench, "rules": cmd_rules}
 
 if __name__ == "__main__":
     sys.exit(main())
