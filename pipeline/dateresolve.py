@@ -45,6 +45,13 @@ class Expr:
     clock: bool = False                # a clock time: grain minute on its day
     nearest: bool = False              # year-less day/month: pick the year nearest the reference
 
+    @property
+    def anchors(self) -> bool:
+        """Whether later anaphors may read against this date. A comparison base (比上年, 同期)
+        does not move the story's time; 同年12月, 次日 do."""
+        return not (self.same_period or (self.year_from == PREV and self.month is None
+                                         and self.day is None and not (self.quarter or self.half)))
+
 
 @dataclass(frozen=True)
 class Value:
@@ -95,7 +102,7 @@ def resolve(e: Expr, ref: dt.date | None, prev: Value | None = None, plans: Plan
     if e.same_period:
         return _same_period(e, ref, prev_ok)
     relative = bool(e.year_from or e.month_from or e.day_from
-                    or (e.year is None and (e.month is not None or e.day is not None
+                    or (e.year is None and (e.month is not None or e.day is not None or e.clock
                                             or e.quarter or e.half or e.edge or e.months_upto)))
     try:
         start, end, grain = _absolute(e, ref, prev_ok)
@@ -155,6 +162,8 @@ def _year(e: Expr, ref: dt.date | None, prev: Value | None) -> int:
 
 def _absolute(e: Expr, ref: dt.date | None, prev: Value | None) -> tuple[dt.date, dt.date, str]:
     if e.day_from:                                         # 今天 / 昨天 / 同日 / 次日
+        if e.day_from == PREV and prev is not None and prev.grain not in ("day", "minute"):
+            raise _Unknown                                 # 2025年 … 当天: which day is not said
         d = _anchor(e.day_from, ref, prev) + dt.timedelta(days=e.day_offset)
         return d, d, "minute" if e.clock else "day"
     if e.clock and e.month is None and e.day is None:     # 12时55分: the day it belongs to

@@ -24,7 +24,9 @@ LEXICON_KEYS = ("deictic_years", "anaphoric_years", "deictic_months", "anaphoric
                 "deictic_days", "anaphoric_days", "edges", "day_periods", "holidays", "qualifiers")
 EDGES = ("first", "last", "dekad1", "dekad2", "dekad3")
 REGIONS = ("head", "lead", "title", "tail")
-_NAME = regex.compile(r"\{([A-Za-z_][A-Za-z_0-9]*)\}")
+_NAME = regex.compile(r"\{([A-Za-z_][A-Za-z_0-9]*)(?::(\w+))?\}")
+# compose(): a piece of the left kind written right before one of the right kind joins it
+JOINS = {"year": "dated", "day": "clock"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Rule:
     id: str
     pat: Pattern
     priority: int
+    joins: frozenset[str]          # how compose() joins it to its neighbour (see JOINS)
 
 
 @dataclass(frozen=True)
@@ -45,18 +48,23 @@ class Source:
 # --- compiling the rule file ----------------------------------------------------------------------
 def compile_rules(data: LDict, path) -> dict:
     w = Where(path)
-    check_keys(data, w, required=("table", "rules", "lexicon", "parts", "reference"), optional=("notes",))
+    check_keys(data, w, required=("table", "rules", "lexicon", "parts", "reference", "anaphor_reach"),
+               optional=("notes",))
     lex = _lexicon(data["lexicon"], w.at(data["lexicon"], "lexicon"))
     parts = expect(data["parts"], dict, w.at(data["parts"], "parts"), "parts")
     expand = _expander(parts, lex, w)
     rules = []
     for r in expect(data["rules"], list, w, "rules"):
         rw = w.at(r, r.get("id") if isinstance(r, dict) else None)
-        check_keys(r, rw, required=("id", "pattern"), optional=("examples", "counter", "priority", "note"))
+        check_keys(r, rw, required=("id", "pattern"),
+                   optional=("examples", "counter", "priority", "note", "joins"))
         check_examples(r, rw, FIELDS)
         prio = expect(r.get("priority", 0), int, rw, "priority")
-        rules.append(Rule(r["id"], Pattern(expand(expect(r["pattern"], str, rw, "pattern"), rw), rw), prio))
-    return {"rules": rules, "lex": lex, "reference": _reference(data["reference"], w, expand)}
+        joins = frozenset(expect_enum(j, ("year", "dated", "day", "clock"), rw, "joins")
+                          for j in expect(r.get("joins", []), list, rw, "joins"))
+        rules.append(Rule(r["id"], Pattern(expand(expect(r["pattern"], str, rw, "pattern"), rw), rw), prio, joins))
+    return {"rules": rules, "lex": lex, "anaphor_reach": expect(data["anaphor_reach"], int, w, "anaphor_reach"),
+            "reference": _reference(data["reference"], w, expand)}
 
 
 def _lexicon(d, w: Where) -> dict:
@@ -79,8 +87,8 @@ def _lexicon(d, w: Where) -> dict:
         for k, v in words.items():
             if v is not None:
                 expect_enum(v, ("until", "since"), w, f"qualifiers.{side}.{k}")
-        # longest first, so 截止到 is tried before 到 and 前后 before 前
-        lex[f"q_{side}"] = sorted(words.items(), key=lambda kv: -len(kv[0]))
+        lex[f"q_{side}"] = dict(words)
+        lex[f"q_{side}_lens"] = sorted({len(k) for k in words}, reverse=True)
     return lex
 
 
@@ -95,10 +103,30 @@ def _expander(parts: dict, lex: dict, w: Where):
             if name in parts:
                 return expand(expect(parts[name], str, w.at(parts, "parts"), f"parts.{name}"), where, depth + 1)
             if name in lex and isinstance(lex[name], (dict, list)):
-                return alternation(lex[name])
+                words = [w_ for w_ in lex[name] if w_.endswith(m.group(2) or "")]
+                if not words:
+                    raise where.error(f"{{{name}:{m.group(2)}}} selects no word")
+                return suffix_alternation(words)
             raise where.error(f"unknown name {{{name}}} in pattern (not in parts or lexicon)")
         return _NAME.sub(one, src)
     return expand
+
+
+def suffix_alternation(words) -> str:
+    """Words sharing their last character as one sequence, (?:今|去|明)年: the regex module
+    scans a pattern that ends in one literal far faster than a top-level alternation."""
+    by_last: dict[str, list[str]] = {}
+    for w_ in words:
+        by_last.setdefault(w_[-1], []).append(w_[:-1])
+    alts = []
+    # groups with longer words first, so 国庆节 is tried before 国庆
+    for last, heads in sorted(by_last.items(), key=lambda kv: (-max(map(len, kv[1])), kv[0])):
+        heads = [h for h in heads if h]
+        empty = len(heads) < len(by_last[last])
+        inner = alternation(heads)[3:-1] if heads else ""
+        alts.append(regex.escape(last) if not heads else
+                    f"(?:{inner}){'?' if empty else ''}{regex.escape(last)}")
+    return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
 
 
 def _reference(d, w: Where, expand) -> dict:
@@ -183,32 +211,17 @@ def qualifier(folded: str, start: int, end: int, lex: dict) -> str | None:
         start -= 1
     while end < len(folded) and folded[end] == " ":
         end += 1
-    for word, q in lex["q_before"]:
-        if folded.startswith(word, max(0, start - len(word)), start):
-            return q
-    for word, q in lex["q_after"]:
-        if folded.startswith(word, end):
-            return q
+    before, after = lex["q_before"], lex["q_after"]
+    for k in lex["q_before_lens"]:                        # longest first: 截止到 before 到
+        if k <= start and folded[start - k:start] in before:
+            return before[folded[start - k:start]]
+    for k in lex["q_after_lens"]:                         # 前后 (null) before 前 (until)
+        if folded[end:end + k] in after:
+            return after[folded[end:end + k]]
     return None
 
 
 # --- extraction -----------------------------------------------------------------------------------
-def _runs(doc: Doc) -> list[tuple[int, int]]:
-    """Main text as maximal runs of consecutive main blocks (fewer, longer regex passes)."""
-    if not doc.blocks:
-        return [(0, len(doc.text))]
-    runs: list[list[int]] = []
-    last_main = False
-    for b in doc.blocks:
-        if b.label == "main":
-            if last_main:
-                runs[-1][1] = b.end
-            else:
-                runs.append([b.start, b.end])
-        last_main = b.label == "main"
-    return [(s, e) for s, e in runs]
-
-
 def _select(cands: list) -> list:
     """Non-overlapping winners: longer, then higher priority, then earlier, then rule id."""
     kept, starts = [], []
@@ -222,20 +235,69 @@ def _select(cands: list) -> list:
     return kept
 
 
+def _candidates(doc: Doc, rules: dict) -> list:
+    """Every rule's matches in the main blocks: (start, end, rule, groups)."""
+    folded, cands = doc.folded, []
+    for rule in rules["rules"]:
+        for m in rule.pat.finditer(folded):
+            if doc.in_main(m.start(), m.end()):
+                cands.append((m.start(), m.end(), rule, m.groupdict()))
+    return cands
+
+
+_YEAR_KEYS = ("year", "ryear", "ayear")
+
+
+def compose(kept: list) -> list:
+    """Join pieces written side by side into one span with the groups of both: a year part
+    (2024年, 今年, 同年) and the dated piece after it (11月19日, 前三季度, 国庆节); a day and its
+    clock time (6月24日 + 12时55分). The right piece's rule id names the result."""
+    out: list = []
+    for c in sorted(kept, key=lambda c: c[0]):
+        if out and out[-1][1] == c[0] and _joinable(out[-1], c):
+            left = out[-1]
+            out[-1] = (left[0], c[1], c[2], {**{k: v for k, v in left[3].items() if v}, **{k: v for k, v in c[3].items() if v}})
+            continue
+        out.append(c)
+    return out
+
+
+def _joinable(left, right) -> bool:
+    for lk, rk in JOINS.items():
+        if lk in left[2].joins and rk in right[2].joins:
+            if lk == "year":      # a bare year part only (not 2025年度, 2024—2026年) before a year-less piece
+                return not left[3].get("edge") and not left[3].get("year2") and \
+                    not any(right[3].get(k) for k in _YEAR_KEYS)
+            return not left[3].get("hour")
+    return False
+
+
 def extract(doc: Doc, rules: dict) -> None:
     folded, lex, ref = doc.folded, rules["lex"], doc.published
     prev: R.Value | None = None
-    for rs, re_ in _runs(doc):
-        cands = [(m.start(), m.end(), rule, m)
-                 for rule in rules["rules"] for m in rule.pat.finditer(folded, rs, re_)]
-        for s, e, rule, m in _select(cands):
-            v = R.resolve(parse(m.groupdict(), lex), ref, prev)
-            if v.start is not None:
-                prev = v
-            doc.add("dates", {"start": s, "end": e, "text": doc.text[s:e],
-                              "value_start": v.start, "value_end": v.end, "grain": v.grain,
-                              "relative": v.relative, "qualifier": qualifier(folded, s, e, lex),
-                              "rule_id": rule.id})
+    prev_block, prev_end = None, -10**9
+    block_starts = [b.start for b in doc.blocks]
+    for s, e, rule, groups in compose(_select(_candidates(doc, rules))):
+        expr = parse(groups, lex)
+        block = bisect.bisect_right(block_starts, s)
+        # a bare day (23日) or a day anaphor (当天, 次日) reads against an earlier date only in
+        # the same paragraph or close before it: on a page of several stories the previous
+        # date may belong to another one (then the reference date is used)
+        near = block == prev_block or s - prev_end <= rules["anaphor_reach"]
+        day_level = expr.day_from == R.PREV or (expr.day is not None and expr.month is None)
+        v = R.resolve(expr, ref, prev if near or not day_level else None)
+        if v.start is not None and expr.anchors:
+            prev, prev_block, prev_end = v, block, e
+        q = qualifier(folded, s, e, lex)
+        if q == "since" and _is_range(groups) and folded[s - 1:s] in "从自":
+            q = None                                      # 从4月23日到27日: a range, not a start
+        doc.add("dates", {"start": s, "end": e, "text": doc.text[s:e],
+                          "value_start": v.start, "value_end": v.end, "grain": v.grain,
+                          "relative": v.relative, "qualifier": q, "rule_id": rule.id})
+
+
+def _is_range(groups: dict) -> bool:
+    return any(groups.get(k) for k in ("year2", "month2", "day2"))
 
 
 # --- the reference date ---------------------------------------------------------------------------

@@ -1,30 +1,514 @@
-"""Organisations: named bodies (first version: gazetteer names only)."""
+"""Organisations: a gazetteer plus a naming grammar (head + name part cut on word boundaries).
+
+How a mention is found (rules/organisations.yaml says the same with examples):
+- gazetteer: one trie-shaped regex of every name and alias, kept where it starts and ends on
+  jieba word boundaries (联合国 is not found inside 联合国际);
+- grammar: one regex finds runs of name characters holding one or more HEADS (部, 局, 委员会,
+  大学, 日报 ...); for every head that ends a word, the name part is taken going left word by
+  word while words can be part of a name (stop: jieba's verbs, prepositions, particles ...,
+  titles and determiners of the rules file). Weak heads need an anchor (place, prefix, known
+  organisation) in the name part; a span ending in a title-like unit (党委, 党组) is dropped.
+All candidates go to the resolve stage, which keeps the longest of overlapping ones.
+
+`find_orgs(text, rules)` runs the same on a plain string (a speaker caption) for other stages.
+"""
 from __future__ import annotations
 
+import bisect
+import os
+import re
+from collections import Counter
+
+import regex
+
 from .document import Doc
-from .rules import LDict, Pattern, Where, alternation, check_examples, check_keys
+from .records import ORG_KINDS
+from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect, expect_enum,
+                    expect_str_list)
+
+TABLE = "organisations"
+FIELDS = ("name", "kind")
+MAX_NAME_CHARS = 32     # the longest name the grammar builds
+
+
+# --- compiling ----------------------------------------------------------------------------------
+def trie_regex(words) -> str:
+    """A regex alternation of literal words shaped as a trie: one branch per first character,
+    so the engine tries few alternatives per position (much faster than a flat alternation)."""
+    trie: dict = {}
+    for w in set(words):
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node) -> str:
+        alts, optional = [], "" in node
+        for ch in sorted(k for k in node if k):
+            alts.append(regex.escape(ch) + emit(node[ch]))
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 and not optional else "(?:" + "|".join(alts) + ")"
+        return body + "?" if optional else body      # greedy: the longest word first
+
+    return emit(trie) or "(?!)"
+
+
+def _split_names(entry: str) -> list[str]:
+    return [n.strip() for n in entry.split("|") if n.strip()]
+
+
+def _jieba_tags(stop_pos: set[str]) -> tuple[set[str], set[str]]:
+    """Words of jieba's dictionary whose tag ends a name (verbs, particles ...) and words tagged
+    as places or organisations (anchors). Read once per Engine."""
+    import jieba
+    path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
+    stop, anchor = set(), set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            w, tag = parts[0], parts[2]
+            if tag in stop_pos:
+                stop.add(w)
+            elif tag in ("ns", "nt") and len(w) > 1:
+                anchor.add(w)
+    return stop, anchor
 
 
 def compile_rules(data: LDict, path) -> dict:
     w = Where(path)
-    check_keys(data, w, required=("table", "gazetteer"), optional=("notes",))
-    names = {}
-    for e in data["gazetteer"]:
-        ew = w.at(e, e.get("name"))
-        check_keys(e, ew, required=("name", "kind"), optional=("aliases", "examples", "counter"))
-        check_examples(e, ew, ("name", "kind"))
-        names[e["name"]] = (e["name"], e["kind"])
-        for a in e.get("aliases") or []:
-            names[a] = (e["name"], e["kind"])
-    return {"names": names, "pattern": Pattern(alternation(names), Where(path, "org.gazetteer"))}
+    check_keys(data, w, required=("table", "edge", "places", "prefixes", "inner", "subunits", "heads",
+                                  "bare", "canonical", "exclude", "gazetteer"), optional=("notes",))
+    r: dict = {}
+
+    # the left edge
+    e = data["edge"]
+    ew = w.at(e, e.get("id"))
+    check_keys(e, ew, required=("id", "stop_pos", "name_words", "stop_words", "hard_chars", "hard_pattern", "generic"),
+               optional=("examples", "counter"))
+    check_examples(e, ew, FIELDS)
+    name_words = set(expect_str_list(e["name_words"], ew, "name_words"))
+    jstop, janchor = _jieba_tags(set(expect_str_list(e["stop_pos"], ew, "stop_pos")))
+    r["stop"] = (jstop - name_words) | set(expect_str_list(e["stop_words"], ew, "stop_words"))
+    r["generic"] = set(expect_str_list(e["generic"], ew, "generic"))
+    r["hard_rx"] = Pattern(e["hard_pattern"], ew).rx
+    r["hard_stop"] = set(expect_str_list(e["stop_words"], ew, "stop_words")) | \
+        set(expect_str_list(e["hard_chars"], ew, "hard_chars"))
+
+    # places
+    p = data["places"]
+    pw = w.at(p, p.get("id"))
+    check_keys(p, pw, required=("id", "provinces", "cities", "countries", "suffixes"),
+               optional=("examples", "counter"))
+    check_examples(p, pw, FIELDS)
+    province_of: dict[str, str] = {}          # any written form -> full name
+    for entry in expect_str_list(p["provinces"], pw, "provinces"):
+        names = _split_names(entry)
+        for n in names:
+            province_of[n] = names[0]
+    cities = expect_str_list(p["cities"], pw, "cities")
+    city_of = {c: c + "市" for c in cities} | {c + "市": c + "市" for c in cities}
+    countries = expect_str_list(p["countries"], pw, "countries")
+    suffixes = expect_str_list(p["suffixes"], pw, "suffixes")
+    r["province_of"], r["city_of"] = province_of, city_of
+    r["province_rx"] = re.compile(trie_regex(province_of))
+    r["city_rx"] = re.compile(trie_regex(city_of))
+    r["place_suffixes"] = tuple(sorted(suffixes, key=len, reverse=True))
+    places = set(province_of) | set(city_of) | set(countries)
+    r["places"] = places
+
+    # prefixes
+    pf = data["prefixes"]
+    pfw = w.at(pf, pf.get("id"))
+    check_keys(pf, pfw, required=("id", "words"), optional=("examples", "counter"))
+    check_examples(pf, pfw, FIELDS)
+    prefixes = set(expect_str_list(pf["words"], pfw, "words"))
+
+    # inner parts and sub-unit short forms
+    inn = data["inner"]
+    iw = w.at(inn, inn.get("id"))
+    check_keys(inn, iw, required=("id", "words", "abbreviations"), optional=("examples", "counter"))
+    check_examples(inn, iw, FIELDS)
+    inner = expect_str_list(inn["words"], iw, "words")
+    r["inner_and"] = [(x, x.index("和")) for x in inner if "和" in x]
+    expect(inn["abbreviations"], dict, iw, "abbreviations")
+    inner_abbr = {k: v for k, v in inn["abbreviations"].items() if k != v}
+    su = data["subunits"]
+    sw = w.at(su, su.get("id"))
+    check_keys(su, sw, required=("id", "abbreviations"), optional=("examples", "counter"))
+    check_examples(su, sw, FIELDS)
+    expect(su["abbreviations"], dict, sw, "abbreviations")
+    sub_abbr = {k: v for k, v in su["abbreviations"].items() if k != v}
+
+    # heads
+    heads: dict[str, tuple] = {}     # word -> (kind, strength, inherit, place_alone, rule id)
+    for h in expect(data["heads"], list, w, "heads"):
+        hw = w.at(h, h.get("id"))
+        check_keys(h, hw, required=("id", "kind", "strength", "inherit", "place_alone", "words"),
+                   optional=("examples", "counter"))
+        check_examples(h, hw, FIELDS)
+        kind = expect_enum(h["kind"], ORG_KINDS, hw, "kind")
+        weak = expect_enum(h["strength"], ("weak", "strong", "named"), hw, "strength")
+        weak = None if weak == "strong" else weak
+        for word in expect_str_list(h["words"], hw, "words"):
+            if word in heads:
+                raise hw.error(f"head {word!r} is listed twice")
+            heads[word] = (kind, weak, expect(h["inherit"], bool, hw, "inherit"),
+                           expect(h["place_alone"], bool, hw, "place_alone"), h["id"])
+    r["heads"] = heads
+
+    # bare forms
+    b = data["bare"]
+    bw = w.at(b, b.get("id"))
+    check_keys(b, bw, required=("id", "forms"), optional=("examples", "counter"))
+    check_examples(b, bw, FIELDS)
+    r["bare"] = {}
+    for form, spec in expect(b["forms"], dict, bw, "forms").items():
+        check_keys(spec, bw, required=("name", "kind"))
+        r["bare"][form] = (spec["name"], expect_enum(spec["kind"], ORG_KINDS, bw, "kind"))
+
+    # canonical rewriting rules
+    place_rx = r"\p{Han}{1,12}?(?:" + "|".join(regex.escape(s) for s in r["place_suffixes"]) + ")"
+    r["canonical"] = []
+    for c in expect(data["canonical"], list, w, "canonical"):
+        cw = w.at(c, c.get("id"))
+        check_keys(c, cw, required=("id", "needs", "pattern", "replace"), optional=("examples", "counter"))
+        check_examples(c, cw, FIELDS)
+        pat = Pattern(c["pattern"].replace("{P}", place_rx), cw)
+        # `needs`: a literal the name must hold before the pattern is tried (speed)
+        r["canonical"].append((pat.rx, c["replace"], expect(c["needs"], str, cw, "needs")))
+    abbr_w = w.at(inn, "org.inner")
+    r["inner_abbr"] = inner_abbr
+    r["inner_abbr_rx"] = re.compile("(?:(?<=^)|(?<=省|市|县|区|州|部))(?:" + trie_regex(inner_abbr) +
+                                    ")(?=厅|局|委员会|委|办)") if inner_abbr else None
+    r["sub_abbr"] = sub_abbr
+    r["sub_abbr_rx"] = re.compile(trie_regex(sub_abbr)) if sub_abbr else None
+
+    # exclusions
+    x = data["exclude"]
+    xw = w.at(x, x.get("id"))
+    check_keys(x, xw, required=("id", "words", "no_final", "not_after"), optional=("examples", "counter"))
+    check_examples(x, xw, FIELDS)
+    r["exclude"] = set(expect_str_list(x["words"], xw, "words"))
+    r["no_final"] = tuple(expect_str_list(x["no_final"], xw, "no_final"))
+    r["not_after_rx"] = re.compile(trie_regex(expect_str_list(x["not_after"], xw, "not_after")))
+
+    # gazetteer
+    gaz: dict[str, tuple[str, str, str]] = {}          # written form -> (canonical, kind, rule id)
+    for g in expect(data["gazetteer"], list, w, "gazetteer"):
+        gw = w.at(g, g.get("id"))
+        check_keys(g, gw, required=("id", "kind", "names"), optional=("examples", "counter"))
+        check_examples(g, gw, FIELDS)
+        kind = expect_enum(g["kind"], ORG_KINDS, gw, "kind")
+        for entry in expect_str_list(g["names"], gw, "names"):
+            names = _split_names(entry)
+            for n in names:
+                if n in gaz and gaz[n][0] != names[0]:
+                    raise gw.error(f"gazetteer name {n!r} has two canonical names")
+                gaz[n] = (names[0], kind, g["id"])
+    r["gaz"] = gaz
+    # The lexicon tries run with the standard `re` engine: five times faster than `regex` on
+    # literal alternations, and a trie of literals cannot backtrack (no timeout needed).
+    r["lex_rx"] = re.compile(trie_regex(set(gaz) | set(heads)))
+    r["gaz_prefix_rx"] = re.compile(trie_regex(gaz))
+    r["gaz_search_rx"] = r["gaz_prefix_rx"]
+    r["party_heads_need_place"] = {"委"}
+
+    # anchors: what makes a weak head's name part a real name
+    r["anchor_words"] = places | prefixes | set(gaz) | janchor
+    r["loose_anchor"] = places | set(gaz) | {a for a in janchor if a.endswith(tuple(suffixes))}
+    return r
 
 
 def lexicon_words(rules: dict) -> list[str]:
-    return list(rules["names"])
+    """Real names for jieba: gazetteer names and aliases, provinces, cities (no patterns)."""
+    return sorted(set(rules["gaz"]) | set(rules["province_of"]) | set(rules["city_of"]))
 
 
+# --- word boundaries -----------------------------------------------------------------------------
+class _Words:
+    """jieba's word spans of one text (sorted, found by bisection: nothing built per word), or
+    one word per character for a plain string without tokens."""
+
+    def __init__(self, tokens, folded):
+        self.folded = folded
+        self.tokens = tokens if tokens else [(i, i + 1) for i in range(len(folded))]
+
+    def ending_at(self, pos: int) -> int | None:
+        i = bisect.bisect_left(self.tokens, (pos,)) - 1
+        return i if i >= 0 and self.tokens[i][1] == pos else None
+
+    def starts_at(self, pos: int) -> bool:
+        i = bisect.bisect_left(self.tokens, (pos,))
+        return i < len(self.tokens) and self.tokens[i][0] == pos
+
+    def containing(self, pos: int) -> int | None:
+        i = bisect.bisect_right(self.tokens, (pos, _INF)) - 1
+        return i if i >= 0 and self.tokens[i][1] > pos else None
+
+
+_INF = float("inf")
+
+
+# --- extraction ----------------------------------------------------------------------------------
 def extract(doc: Doc, rules: dict) -> None:
-    for m in rules["pattern"].finditer(doc.folded):
-        name, kind = rules["names"][m.group()]
-        doc.add("organisations", {"start": m.start(), "end": m.end(), "text": doc.text[m.start():m.end()],
-                                  "name": name, "kind": kind, "rule_id": "org.gazetteer"})
+    for row in _candidates(doc.folded, doc.text, doc.tokens, rules):
+        doc.add(TABLE, row)
+
+
+def find_orgs(text: str, rules: dict, tokens: list[tuple[int, int]] | None = None) -> list[tuple[int, int, str, str]]:
+    """Organisations in a plain string, e.g. a role caption `武汉市人民政府副秘书长`.
+
+    Returns non-overlapping (start, end, name, kind) in text order; of overlapping candidates the
+    longest wins (as in the resolve stage). Without `tokens` (jieba word spans of `text`) every
+    character is a word boundary, which suits short captions. Bare forms (省委) are named with
+    the places written in `text` itself.
+    """
+    from .document import fold_width
+    rows = sorted(_candidates(fold_width(text), text, tokens or [], rules),
+                  key=lambda r: (-(r["end"] - r["start"]), -r["priority"], r["start"]))
+    kept: list[dict] = []
+    for r in rows:
+        if all(r["end"] <= k["start"] or r["start"] >= k["end"] for k in kept):
+            kept.append(r)
+    return [(r["start"], r["end"], r["name"], r["kind"]) for r in sorted(kept, key=lambda r: r["start"])]
+
+
+def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
+    """One pass of the lexicon trie (gazetteer names and heads) over the text."""
+    words = _Words(tokens, folded)
+    gaz, heads = rules["gaz"], rules["heads"]
+    accepted: dict[int, str] = {}                     # end -> kind of names accepted so far
+    out: list[dict] = []
+    for m in rules["lex_rx"].finditer(folded):
+        w = m.group()
+        s, e = m.span()
+        g = gaz.get(w)
+        if g is not None and words.starts_at(s) and words.ending_at(e) is not None:
+            out.append({"start": s, "end": e, "text": text[s:e], "name": g[0], "kind": g[1],
+                        "rule_id": g[2], "priority": 2})
+            accepted[e] = g[1]
+        if w in heads:
+            row = _from_head(s, e, folded, words, rules, accepted)
+            if row:
+                row["text"] = text[row["start"]:e]
+                out.append(row)
+                accepted[e] = row["kind"]
+    if out:
+        _name_document(out, folded, rules)
+    return out
+
+
+def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accepted) -> dict | None:
+    """The candidate ending with the head folded[hs:he], if the head ends a word and a real
+    name part stands before it."""
+    if words.ending_at(he) is None:
+        return None                                   # 部 in 部署, 局 in 局长
+    if rules["not_after_rx"].match(folded, he):
+        return None                                   # ... 大会, ... 工程: an event or programme
+    k = words.containing(hs)
+    if k is None or folded[words.tokens[k][0]:he] in rules["stop"]:
+        return None                                   # 主办, 举办: a verb, not a head
+    start = _left_edge(k, hs, he, folded, words, rules, accepted)
+    return _judge(folded[start:he], start, hs, he, folded, rules, words, accepted)
+
+
+def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> int:
+    """Take words left of the head while they can be part of a name.
+
+    Two edges: the strict one stops at any word that cannot be in a name (jieba's verbs,
+    particles ...); the loose one only at hard stops (function words, titles, determiners of the
+    rules file). The loose edge wins when it starts on an anchor (a place or known name):
+    `武汉中小数转专家委员会` keeps its odd inner words because 武汉 opens it."""
+    hard, soft, tokens = rules["hard_stop"], rules["stop"], words.tokens
+    pos = tokens[k][0]
+    strict = None
+    i = k - 1
+    while i >= 0:
+        s, e = tokens[i]
+        if e != pos or he - s > MAX_NAME_CHARS or not _NAME_START(folded, s):
+            break                                     # a gap, punctuation, a quote
+        w = folded[s:e]
+        if rules["hard_rx"].fullmatch(w):
+            break                                     # 八大, 十项: counts are not names
+        if w in hard or (w in soft and strict is None and not _fragment(i, tokens)):
+            jump = _inner_across(s, folded, rules)   # 经济和信息化: 和 inside an inner part
+            if jump is not None:
+                while i >= 0 and tokens[i][0] > jump:
+                    i -= 1
+                pos = jump
+                i -= 1
+                continue
+            if w in hard:
+                break
+            strict = pos
+        if e in accepted and _self_contained(folded[pos:he], rules):
+            break                                     # 省委|省政府, 党中央|国务院: two bodies
+        pos, i = s, i - 1
+    if strict is not None and not _starts_anchored(folded[pos:hs], rules["loose_anchor"]):
+        return strict
+    return pos
+
+
+_NAME_START = re.compile(r"[\u3400-\u9fffA-Za-z0-9]").match
+
+
+def _fragment(i: int, tokens) -> bool:
+    """A one-character word beside another one: a piece of a word jieba does not know
+    (经/信 in 湖北省经信厅, 星/地 in 星地融合), not a real verb or particle."""
+    s, e = tokens[i]
+    if e - s != 1:
+        return False
+    left = i > 0 and tokens[i - 1][1] == s and tokens[i - 1][1] - tokens[i - 1][0] == 1
+    right = i + 1 < len(tokens) and tokens[i + 1][0] == e and tokens[i + 1][1] - tokens[i + 1][0] == 1
+    return left or right
+
+
+def _starts_anchored(part: str, aw) -> bool:
+    return any(part[:n] in aw for n in range(min(len(part), 8), 1, -1))
+
+
+def _inner_across(s: int, folded: str, rules) -> int | None:
+    for word, off in rules["inner_and"]:
+        if folded[s] == "和" and folded.startswith(word, s - off):
+            return s - off
+    return None
+
+
+def _self_contained(part: str, rules) -> bool:
+    """The part already names a body of its own: a bare level form (省政府) or a known name."""
+    return part in rules["bare"] or part in rules["gaz"]
+
+
+def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, accepted) -> dict | None:
+    """Accept or reject one candidate span; give its kind and canonical name."""
+    heads = rules["heads"]
+    head = folded[hs:he]
+    kind, weak, inherit, place_alone, rid = heads[head]
+    if span in rules["exclude"] or span.endswith(rules["no_final"]):
+        return None
+    if span in rules["bare"]:
+        name, kind = rules["bare"][span]
+        return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": "org.bare",
+                "priority": 1, "bare": True}
+    name_part = span[: len(span) - len(head)]
+    if not name_part or name_part in rules["generic"] or name_part in rules["stop"]:
+        return None
+    if len(name_part) == 1 and name_part not in rules["anchor_words"]:
+        return None                                   # 省报, 该部 ...
+    if not place_alone and name_part in rules["places"]:
+        return None                                   # 中国公司, 美国公司: a kind of firm, not a name
+    inner = [x for x in range(start + 1, hs + 1) if x in accepted]
+    gaz_head = rules["gaz_prefix_rx"].match(span)
+    if weak == "weak" and not (inner or gaz_head or _anchored(name_part, rules)):
+        return None
+    if weak == "named" and not rules["gaz_search_rx"].search(name_part):
+        return None                                   # 荆州美的洗衣机工厂, not 5G工厂
+    parts = _words_of(start, hs, words)
+    if parts and all(w in rules["generic"] for w in parts):
+        return None                                   # 创新联合实验室: no name, only kinds
+    if inherit:
+        if gaz_head:
+            kind = rules["gaz"][gaz_head.group()][1]
+        for x in sorted(inner):
+            if accepted[x] in ("party", "government"):
+                kind = accepted[x]
+    name = canonical_name(span, rules)
+    if kind == "party" and head in rules["party_heads_need_place"] and not name.startswith("中国共产党"):
+        kind = "government"                           # 国家卫健委, 全国人大财经委: not a party committee
+    if name.startswith(("中国共产党", "中共")) or (kind == "government" and span.startswith("中央")
+                                                  and "政府" not in span):
+        kind = "party"
+    return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": rid, "priority": 0}
+
+
+def _words_of(start: int, end: int, words: _Words) -> list[str]:
+    """The words of folded[start:end] (a name part), by jieba's boundaries."""
+    i = bisect.bisect_left(words.tokens, (start,))
+    out = []
+    folded = words.folded
+    while i < len(words.tokens) and words.tokens[i][1] <= end:
+        out.append(folded[words.tokens[i][0]:words.tokens[i][1]])
+        i += 1
+    return out
+
+
+def _party_prefix(span: str) -> bool:
+    return span.startswith(("中共", "中国共产党")) or any(
+        x in span for x in ("省委", "市委", "县委", "区委", "州委"))
+
+
+def _anchored(name_part: str, rules) -> bool:
+    aw = rules["anchor_words"]
+    for n in range(min(len(name_part), 8), 1, -1):    # an anchor word at the start of the name part
+        if name_part[:n] in aw:
+            return True
+    return name_part.endswith(rules["place_suffixes"]) and len(name_part) > 2 or any(
+        name_part[:k].endswith(rules["place_suffixes"]) for k in range(3, min(len(name_part), 9)))
+
+
+def canonical_name(span: str, rules: dict) -> str:
+    """The canonical name of a written form (rules/organisations.yaml, SPEC rule 2)."""
+    g = rules["gaz"].get(span)
+    if g:
+        return g[0]
+    name = span
+    m = rules["gaz_prefix_rx"].match(name)          # 工信部信管局 -> 工业和信息化部信管局
+    if m and rules["gaz"][m.group()][1] in ("government", "party", "media"):
+        name = rules["gaz"][m.group()][0] + name[m.end():]
+    if rules["sub_abbr_rx"] is not None:
+        name = rules["sub_abbr_rx"].sub(lambda x: rules["sub_abbr"][x.group()], name)
+    if rules["inner_abbr_rx"] is not None:
+        name = rules["inner_abbr_rx"].sub(lambda x: rules["inner_abbr"][x.group()], name)
+    for pat, repl, needs in rules["canonical"]:
+        if needs in name:
+            name = pat.sub(repl, name, count=1)
+    return name
+
+
+# --- document-level naming -------------------------------------------------------------------
+def _name_document(rows: list[dict], folded: str, rules: dict) -> None:
+    """Bare forms take the document's province / city; short forms take a full name given in
+    the same document (三峡集团 -> 中国长江三峡集团有限公司)."""
+    bare = [r for r in rows if r.pop("bare", False)]
+    if bare:
+        province = _most_frequent(rules["province_rx"], folded, rules["province_of"])
+        city = _most_frequent(rules["city_rx"], folded, rules["city_of"],
+                              [r["text"][: r["text"].index("市") + 1] for r in rows
+                               if "市" in r["text"][2:6] and not r.get("bare")])
+        for r in bare:
+            form = r["name"]
+            if "{province}" in form:
+                r["name"] = form.replace("{province}", province) if province else r["text"]
+            elif "{city}" in form:
+                r["name"] = form.replace("{city}", city) if city else r["text"]
+    full = {r["name"] for r in rows if r["kind"] == "company" and r["name"].endswith(("有限公司", "有限责任公司"))}
+    if full:
+        for r in rows:
+            if r["kind"] == "company" and r["name"] not in full and r["name"] == r["text"]:
+                for f in sorted(full, key=len):
+                    short = r["name"]
+                    if len(f) > len(short) + 1 and (short in f or (short[0] == f[0] and _subsequence(short, f))):
+                        r["name"] = f
+                        break
+
+
+def _subsequence(short: str, long: str) -> bool:
+    it = iter(long)
+    return all(ch in it for ch in short)
+
+
+def _most_frequent(pat, folded: str, full_of: dict, extra=()) -> str | None:
+    """The place most often named (lexicon matches plus places written in mentions)."""
+    counts = Counter(extra)
+    first = {x: 0 for x in extra}
+    for m in pat.finditer(folded):
+        g = m.group()
+        f = full_of.get(g, g)
+        counts[f] += 1
+        first.setdefault(f, m.start())
+    if not counts:
+        return None
+    return max(counts, key=lambda f: (counts[f], -first[f]))

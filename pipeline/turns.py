@@ -61,11 +61,14 @@ def compile_rules(data: LDict, path) -> dict:
     role = rf"(?:[^{_STOP}]{{0,30}}?{ends}、)*[^{_STOP}]{{0,30}}?{ends}"
     r["role_re"] = role
     after = alternation(r["presence_verbs"] + r["speech_verbs"])
-    # role + name in running text (lead, participant lists): the name ends at punctuation or a verb
-    r["role_name"] = Pattern(rf"(?:(?<=^|[,.;:。、\s“”(由和及与>])|^)(?P<role>{role})(?P<name>\p{{Han}}{{2,3}}?)"
-                             rf"(?=[,.;:。、\s(<]|$|{after}|等)", where("turn.role_name"), regex.M)
+    # role + name in running text (lead, participant lists), anchored on the title ending (fast);
+    # the role's start is found by scanning back to punctuation (`_role_start`)
+    r["role_name"] = Pattern(rf"{ends}(?P<name>\p{{Han}}{{2,3}}?)(?=[,.;:。、\s(<]|$|{after}|等)",
+                             where("turn.role_name"), regex.M)
+    r["role_back"] = regex.compile(rf"(?:[^{_STOP.replace('、', '')}由]{{0,40}})\Z")
+    r["role_full"] = regex.compile(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}})")
     # a caption: a line that is only role + name
-    r["caption"] = Pattern(rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<role>{role})(?P<name>\p{{Han}}{{2,3}})(?:</[a-z]+>)*{_SEP}$",
+    r["caption"] = Pattern(rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<line>[^\s<>]{{4,45}})(?:</[a-z]+>)*{_SEP}$",
                            where("turn.caption"), regex.M)
     r["host"] = Pattern(rf"由(?P<role>{role})?(?P<name>\p{{Han}}{{2,3}}?)主持", where("turn.host"))
     r["title_person"] = Pattern(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}}?)(?=主持|答|就|宣布|表示|发表|谈|在|:|$)",
@@ -80,10 +83,10 @@ def compile_rules(data: LDict, path) -> dict:
     r["heading"] = regex.compile(r"^[ \t]*#", regex.M)
     verbs = alternation(r["speech_verbs"])
     adv = alternation(r["speech_adverbs"])
-    cue = rf"(?:{adv})?(?:{r['speech_frame']})?(?:{adv})?{verbs}"
-    start = r"(?:(?<=^|[。!?;:]|[。!?]”|>)|(?<=,))[ \t]*"
-    r["reported"] = Pattern(rf"{start}(?P<sp>[^{_STOP}]{{1,24}}?)(?P<cue>{cue})(?P<sep>[,:])", where("turn.reported"),
-                            regex.M)
+    pre = rf"(?:{adv})?(?:{r['speech_frame']})?(?:{adv})?"
+    cue = rf"{pre}{verbs}"
+    r["reported"] = Pattern(rf"(?P<verb>{verbs})(?P<sep>[,:])", where("turn.reported"))
+    r["subject"] = regex.compile(rf"(?:^|(?<=[\n。!?;:,>]|[。!?]”))[ \t]*(?P<sp>[^{_STOP}]{{1,24}}?)(?P<pre>{pre})\Z")
     r["quote_first"] = Pattern(rf"“(?P<q>[^“”\n]{{2,600}})”,?(?P<sp>[^{_STOP}]{{1,24}}?)(?P<cue>{cue})(?=[。,.]|$)",
                                where("turn.quote_first"), regex.M)
     r["trailing"] = regex.compile(r["trailing_markup"])
@@ -159,19 +162,41 @@ def _people(doc: Doc, r: dict, mains: list[tuple[int, int]]) -> tuple[People, st
     folded = doc.folded
     captions: set[int] = set()
     host = None
-    for s, e in mains:
-        for m in r["caption"].finditer(folded, s, e):
-            if _is_name(m.group("name"), r):
-                people.add(m.group("name"), doc.text[m.start("role"):m.end("role")], m.start("role"), prefer=True)
+    for m, s, e in _each(r["caption"], folded, mains):
+        if True:
+            c = r["role_full"].fullmatch(m.group("line"))
+            if c and _is_name(c.group("name"), r):
+                rs = m.start("line")
+                people.add(c.group("name"), doc.text[rs:rs + c.end("role")], rs, prefer=True)
                 captions.add(m.start())
-        for m in r["role_name"].finditer(folded, s, e):
-            if _is_name(m.group("name"), r):
-                people.add(m.group("name"), doc.text[m.start("role"):m.end("role")], m.start("role"))
-        m = r["host"].search(folded, s, e)
-        if m and _is_name(m.group("name"), r):
+    for m, s, e in _each(r["role_name"], folded, mains):
+        if True:
+            name = m.group("name")
+            if _is_name(name, r) and name not in people:
+                rs = _role_start(folded, m.start(), s, r)
+                people.add(name, doc.text[rs:m.start("name")], rs)
+    for m, s, e in _each(r["host"], folded, mains):
+        if _is_name(m.group("name"), r):
             host = m.group("name")
             people.add(host, m.group("role") and doc.text[m.start("role"):m.end("role")], m.start("role"))
     return people, host, captions
+
+
+def _each(pat: Pattern, folded: str, mains: list[tuple[int, int]]):
+    """One pass of `pat` over the whole text; yields (match, block start, block end) for matches
+    inside one main block (one regex pass is much cheaper than one per block)."""
+    starts = [s for s, e in mains]
+    for m in pat.finditer(folded, mains[0][0], mains[-1][1]):
+        i = bisect.bisect_right(starts, m.start()) - 1
+        if i >= 0 and m.end() <= mains[i][1]:
+            yield m, mains[i][0], mains[i][1]
+
+
+def _role_start(folded: str, ending: int, floor: int, r: dict) -> int:
+    """Where the role that ends with the title word at `ending` starts: back to punctuation or 由."""
+    lo = max(floor, ending - 40)
+    m = r["role_back"].search(folded, lo, ending)
+    return m.start() if m else ending
 
 
 def _title_person(doc: Doc, r: dict) -> tuple[str | None, str | None]:
@@ -187,7 +212,9 @@ def _title_person(doc: Doc, r: dict) -> tuple[str | None, str | None]:
 # --- turns --------------------------------------------------------------------------------------
 def extract(doc: Doc, rules: dict, org_rules: dict) -> None:
     r = rules
-    mains = [(b.start, b.end) for b in doc.blocks if b.label == "main" and b.reason not in ("title", "front matter title")]
+    # each main block from the start of its first line, so that `^` holds after indentation
+    mains = [(doc.text.rfind("\n", 0, b.start) + 1, b.end) for b in doc.blocks
+             if b.label == "main" and b.reason not in ("title", "front matter title")]
     if not mains:
         return
     people, host, captions = _people(doc, r, mains)
@@ -229,8 +256,8 @@ def _skip_space(text: str, pos: int, end: int) -> int:
 def _transcript(doc, r, org_rules, mains, people, host, captions, tname, trole) -> list[dict]:
     folded, text = doc.folded, doc.text
     found = []            # (line_start, label_start, label_end, cue, text_start, type, label)
-    for s, e in mains:
-        for m in r["label"].finditer(folded, s, e):
+    for m, s, e in _each(r["label"], folded, mains):
+        if True:
             kind = "after" if m.group("after") else "qa" if m.group("qa") else \
                 "reporter" if m.group("reporter") else "name"
             label = m.group("label")
@@ -239,7 +266,8 @@ def _transcript(doc, r, org_rules, mains, people, host, captions, tname, trole) 
             cue_s = m.start("cue") + len(m.group("cue")) - 1
             found.append((m.start(), m.start("label"), m.end("label"), text[cue_s], _skip_space(text, m.end(), e),
                           kind, label))
-        for m in r["bare"].finditer(folded, s, e):
+    for m, s, e in _each(r["bare"], folded, mains):
+        if True:
             name = m.group("name")
             if m.start() in captions or not (name in people or (_is_name(name, r) and found)):
                 continue
@@ -287,16 +315,35 @@ def _transcript(doc, r, org_rules, mains, people, host, captions, tname, trole) 
                        kind="opening" if not asked else "statement" if (name and name == host) or
                        (kind == "qa" and label in r["host_labels"]) else "answer", rule_id=rid)
         turns.append(row)
+        if is_q and (tname or trole):
+            implicit = _unlabelled_answer(doc, r, org_rules, row, tname, trole)
+            if implicit:
+                turns.append(implicit)
     opening = _unlabelled_opening(doc, r, org_rules, mains, turns, tname, trole, bounds)
     return ([opening] if opening else []) + turns
+
+
+def _unlabelled_answer(doc, r, org_rules, q: dict, tname, trole) -> dict | None:
+    """In a spokesperson's briefing a question is one paragraph: unlabelled lines after it are the
+    spokesperson's answer whose `答:` the source dropped (start/end null)."""
+    text = doc.text
+    nl = text.find("\n", q["text_start"], q["text_end"])
+    if nl < 0:
+        return None
+    ts = _skip_space(text, nl, q["text_end"])
+    te = q["text_end"]
+    q["text_end"] = _end_before(doc, r, q["text_start"], nl)
+    return {"start": None, "end": None, "speaker": tname, "speaker_label": None, "speaker_role": trole,
+            "speaker_org": _org_of(trole, None, doc, org_rules) if trole else None, "kind": "answer",
+            "cue": None, "text_start": ts, "text_end": te, "rule_id": "turn.answer_unlabelled"}
 
 
 def _unlabelled_opening(doc, r, org_rules, mains, turns, tname, trole, bounds) -> dict | None:
     """A spokesperson's announcements before the first question, with no label (SPEC)."""
     if not (tname or trole) or not turns or turns[0]["kind"] != "question":
         return None
-    first = turns[0]["start"]
-    ts = next((s for s, e in mains if s < first), None)
+    first = doc.text.rfind("\n", 0, turns[0]["start"]) + 1          # the first question's line
+    ts = next((_skip_space(doc.text, s, e) for s, e in mains if s < first), None)
     if ts is None:
         return None
     stop = bounds[bisect.bisect_right(bounds, ts)]
@@ -319,12 +366,16 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
         return i >= 0 and covered[i][0] <= pos < covered[i][1]
 
     cands = []     # (label_start, label_end, cue_start, cue_end, text_start, text_end or None, block span)
-    for bs, be in mains:
-        for m in r["reported"].finditer(folded, bs, be):
-            if not inside_turn(m.start()):
-                cands.append((m.start("sp"), m.end("sp"), m.start("cue"), m.end("cue"),
+    for m, bs, be in _each(r["reported"], folded, mains):
+        if True:
+            if inside_turn(m.start()):
+                continue
+            sub = r["subject"].search(folded, max(bs, m.start() - 60), m.start())
+            if sub:
+                cands.append((sub.start("sp"), sub.end("sp"), sub.start("pre"), m.end("verb"),
                               _skip_space(text, m.end(), be), None, bs, be))
-        for m in r["quote_first"].finditer(folded, bs, be):
+    for m, bs, be in _each(r["quote_first"], folded, mains):
+        if True:
             if not inside_turn(m.start()):
                 cands.append((m.start("sp"), m.end("sp"), m.start("cue"), m.end("cue"), m.start("q"), m.end("q"),
                               bs, be))
@@ -343,7 +394,14 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
     accepted = [(c, w) for c, w in zip(cands, whos) if w is not None]
     out = []
     for i, ((ls, le, cs, ce, ts, te, bs, be), who) in enumerate(accepted):
-        if te is None:
+        if te is None and ts >= be:
+            # `X宣布：` ending its paragraph: the statement is the following paragraph(s), up to the
+            # next turn or the next non-main block
+            later = [a[0][0] for a in accepted[i + 1:]] + [t["start"] for t in transcript if t["start"]]
+            stop = min([p for p in later if p > ts] + [_next_non_main(doc, ts)])
+            ts = _skip_space(text, ts, stop)
+            te = _end_before(doc, r, ts, stop)
+        elif te is None:
             nxt = [a[0][0] for a in accepted[i + 1:] if a[0][6] == bs and a[0][0] > ts and a[0][5] is None]
             te = _end_before(doc, r, ts, nxt[0] if nxt else be)
         name, role, org, rid = who
@@ -351,6 +409,13 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
                     "speaker_org": org, "kind": "reported_speech", "cue": text[cs:ce],
                     "text_start": ts, "text_end": max(ts, te), "rule_id": rid})
     return out
+
+
+def _next_non_main(doc: Doc, pos: int) -> int:
+    for b in doc.blocks:
+        if b.start >= pos and b.label != "main":
+            return b.start
+    return len(doc.text)
 
 
 def _person(name: str, doc: Doc, org_rules: dict, people: "People"):
@@ -373,7 +438,7 @@ def _speaker(sp: str, ls: int, bs: int, doc: Doc, r: dict, org_rules: dict, peop
         if sp not in people:
             people.add(sp, None, None)
         return (*person(sp), "turn.reported_speech")
-    m = regex.fullmatch(rf"(?P<role>{r['role_re']})(?P<name>\p{{Han}}{{2,3}})", sp)
+    m = r["role_full"].fullmatch(sp)
     if m and _is_name(m.group("name"), r):
         people.add(m.group("name"), m.group("role"), ls)
         return (*person(m.group("name")), "turn.reported_speech")

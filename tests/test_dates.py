@@ -1,0 +1,119 @@
+"""dates: the reference date of a document and the dates table, through the whole pipeline."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from conftest import SEEDS, TRUTH, corpus_records
+from pipeline import dates
+from pipeline.document import Doc
+
+D = dt.date.fromisoformat
+
+
+def published(engine, text: str):
+    row = engine.process_text(text, "t")["documents"][0]
+    return row["published"], row["published_source"]
+
+
+def date_rows(engine, text: str, ref: str | None = None) -> dict[str, dict]:
+    rows = engine.process_text(text, "t", D(ref) if ref else None)["dates"]
+    return {r["text"]: r for r in rows}
+
+
+# --- the reference date ---------------------------------------------------------------------------
+@pytest.mark.parametrize("text,want,source", [
+    ("11月10日，2025中国5G+工业互联网大会新闻发布会在湖北武汉召开。", "2025-11-10", "lead"),
+    ("# 2024 中国大会在武汉开幕\n\n中国网 11月19日  \n讯（记者 王某）\n\n11月19日，大会开幕。", "2024-11-19", "dateline"),
+    ("本报北京4月25日电 会议召开。\n2024-04-26\n", "2024-04-26", "date line"),
+    ("新华社北京2021年3月4日电 会议举行。", "2021-03-04", "dateline"),
+    ("# 2020年4月29日外交部发言人耿爽主持例行记者会\n\n记者：4月28日，会议举行。", "2020-04-29", "title"),
+    ("# 《新闻联播》 (20220924)\n\n本期节目主要内容。", "2022-09-24", "title"),
+    ("---\ntitle: 大会开幕\ndate: 2024-11-19 10:00\n---\n\n大会开幕。", "2024-11-19", "front matter"),
+    ("某某局关于开展检查的通知\n\n各单位：" + "请按时报送材料。" * 60 + "\n\n某某局\n2023年6月2日\n", "2023-06-02",
+     "closing date line"),
+])
+def test_reference_sources(engine, text, want, source):
+    got, src = published(engine, text)
+    assert (got.isoformat() if got else None, (src or "").split(":")[0]) == (want, source)
+
+
+def test_reference_year_from_same_line(engine):
+    got, src = published(engine, "11月10日，2025中国5G+工业互联网大会新闻发布会召开。")
+    assert got == D("2025-11-10") and "2025" in src and "same line" in src
+
+
+@pytest.mark.parametrize("text", [
+    "耿爽：4月28日，金砖国家举行外长会。",            # a month-day but no year anywhere
+    "目前，各项筹备工作进展顺利。",                     # no date at all
+])
+def test_no_reference_is_null_never_today(engine, text):
+    assert published(engine, text) == (None, None)
+    for r in engine.process_text(text + "今年以来，去年同期。", "t")["dates"]:
+        assert r["value_start"] is None and r["value_end"] is None and r["relative"]
+
+
+def test_user_reference_is_kept(engine):
+    text = "# 2020年4月29日外交部发言人主持例行记者会\n\n今天，会议举行。"
+    out = engine.process_text(text, "t", D("2021-01-02"))
+    assert out["documents"][0]["published"] == D("2021-01-02")
+    assert out["documents"][0]["published_source"] == "user"
+    assert {r["text"]: r["value_start"] for r in out["dates"]}["今天"] == D("2021-01-02")
+
+
+def test_find_reference_does_nothing_when_fixed(engine):
+    doc = Doc("t", "2024年11月19日\n今天，会议举行。", published=D("2020-01-01"), reference_fixed=True)
+    dates.find_reference(doc, engine.rules["dates"])
+    assert doc.published == D("2020-01-01")
+
+
+def test_seeds_published(engine):
+    want = {json.loads(l)["doc_id"]: json.loads(l)["published"] for l in open(TRUTH / "documents.jsonl")}
+    for path in sorted(SEEDS.glob("*.txt")):
+        row = engine.process_text(path.read_text(encoding="utf-8"), path.stem)["documents"][0]
+        assert row["published"].isoformat() == want[path.stem], path.stem
+
+
+# --- expressions in context -----------------------------------------------------------------------
+def test_anaphora_follow_the_text(engine):
+    rows = date_rows(engine, "2019年全省粮食产量比上年增长2%。同年12月，新粮库建成。12月31日验收，次日投用。",
+                     "2020-02-28")
+    assert rows["上年"]["value_start"] == D("2018-01-01")
+    assert rows["同年12月"]["value_end"] == D("2019-12-31")
+    assert rows["次日"]["value_start"] == D("2020-01-01")
+
+
+def test_qualifiers(engine):
+    rows = date_rows(engine, "截至今年10月底，自2020年以来，到2025年，2021年至今，2024年前后。", "2025-11-10")
+    assert rows["今年10月底"]["qualifier"] == "until"
+    assert rows["2020年"]["qualifier"] == "since"
+    assert rows["2025年"]["qualifier"] == "until"
+    assert rows["2021年"]["qualifier"] == "since"
+    assert rows["2024年"]["qualifier"] is None
+
+
+def test_not_dates(engine):
+    text = ("当前，目前，近年来，近期，下一步，未来。2025中国5G+工业互联网大会召开，近2000家企业参加，"
+            "中欧班列开行2000列，5G和6G网络，五年来成效明显，每月1日更新。")
+    assert date_rows(engine, text, "2025-11-10") == {}
+
+
+def test_plan_span_excludes_quotes(engine):
+    text = "“十四五”期间成效显著，面向“十五五”谋划发展。"
+    rows = engine.process_text(text, "t")["dates"]
+    assert [(text[r["start"]:r["end"]], r["value_start"].year, r["value_end"].year) for r in rows] == [
+        ("十四五", 2021, 2025), ("十五五", 2026, 2030)]
+
+
+def test_corpus_rows_are_well_formed(engine):
+    """On real pages: spans hold, values are ordered, grains and qualifiers are known."""
+    from pipeline.records import GRAINS, QUALIFIERS
+    for rec in corpus_records("xwlb_daily.jsonl", 20) + corpus_records("mfa_spokesperson.jsonl", 20):
+        out = engine.process_text(rec["text"], rec["id"])
+        for r in out["dates"]:
+            assert rec["text"][r["start"]:r["end"]] == r["text"]
+            assert r["grain"] in GRAINS and r["qualifier"] in (None, *QUALIFIERS)
+            if r["value_start"] is not None:
+                assert r["value_start"] <= r["value_end"], r
