@@ -280,12 +280,16 @@ def extract(doc: Doc, rules: dict) -> None:
     for s, e, rule, groups in compose(_select(_candidates(doc, rules))):
         expr = parse(groups, lex)
         block = bisect.bisect_right(block_starts, s)
-        # a bare day (23日) or a day anaphor (当天, 次日) reads against an earlier date only in
-        # the same paragraph or close before it: on a page of several stories the previous
-        # date may belong to another one (then the reference date is used)
-        near = block == prev_block or s - prev_end <= rules["anaphor_reach"]
-        day_level = expr.day_from == R.PREV or (expr.day is not None and expr.month is None)
-        v = R.resolve(expr, ref, prev if near or not day_level else None)
+        # a bare day (23日) reads against an earlier date of its own paragraph, a day anaphor
+        # (当天, 次日) against one at most anaphor_reach characters before it: on a page of
+        # several stories the previous date may belong to another one (then: the reference)
+        if expr.day is not None and expr.month is None:
+            usable = block == prev_block
+        elif expr.day_from == R.PREV:
+            usable = block == prev_block or s - prev_end <= rules["anaphor_reach"]
+        else:
+            usable = True
+        v = R.resolve(expr, ref, prev if usable else None)
         if v.start is not None and expr.anchors:
             prev, prev_block, prev_end = v, block, e
         q = qualifier(folded, s, e, lex)

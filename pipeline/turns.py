@@ -103,8 +103,14 @@ def _is_name(s: str, r: dict) -> bool:
     return s[0] in r["surname_set"] and len(s) <= 3
 
 
+_ORG_CACHE: dict = {}
+
+
 def _org_of(role: str, start: int | None, doc: Doc, org_rules: dict) -> str | None:
     """The first organisation inside a role (`湖北省委副书记、省长` -> 中国共产党湖北省委员会)."""
+    key = (id(org_rules), role)
+    if _ORG_CACHE.get(key):                # a briefing repeats the same role hundreds of times
+        return _ORG_CACHE[key]
     from . import organisations
     find = getattr(organisations, "find_orgs", None)
     if find is not None:
@@ -112,6 +118,9 @@ def _org_of(role: str, start: int | None, doc: Doc, org_rules: dict) -> str | No
             found = find(role, org_rules)
         except Exception:                   # pragma: no cover - a neighbour stage mid-change
             found = []
+        if len(_ORG_CACHE) > 50_000:
+            _ORG_CACHE.clear()
+        _ORG_CACHE[key] = min(found)[2] if found else None
         if found:
             return min(found)[2]
     if start is not None:
@@ -386,10 +395,14 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
     whos = [None if text[c[0]:c[1]] in r["pronoun_set"] else _speaker(text[c[0]:c[1]], c[0], c[6], doc, r, org_rules, people)
             for c in cands]
     names_seen = _name_positions(doc, people)
+    bstarts = [s for s, e in mains]
     for i, c in enumerate(cands):
         if text[c[0]:c[1]] in r["pronoun_set"]:
             j = bisect.bisect_left(names_seen, (c[0], "")) - 1
-            if j >= 0:
+            # the antecedent must be near: in this paragraph or the one before (else unknown: no turn)
+            k = bisect.bisect_right(bstarts, c[6]) - 1
+            near = bstarts[k - 1] if k >= 1 else 0
+            if j >= 0 and names_seen[j][0] >= near:
                 whos[i] = (*_person(names_seen[j][1], doc, org_rules, people), "turn.reported_pronoun")
     accepted = [(c, w) for c, w in zip(cands, whos) if w is not None]
     out = []
