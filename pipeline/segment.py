@@ -40,7 +40,9 @@ class Segmenter:
         self.tk.tmp_dir = str(cache_dir())
         self.tk.cache_file = "jieba.cache"
         self.tk.initialize()
-        self.words = sorted(set(words))
+        # Only words the dictionary lacks: re-adding a known word bumps its frequency, which
+        # moves other cuts and is handled differently by jieba-rs.
+        self.words = sorted(w for w in set(words) if not self.tk.FREQ.get(w))
         for w in self.words:
             self.tk.add_word(w)          # frequency from jieba's suggest_freq(w, tune=False)
 
@@ -82,7 +84,7 @@ class FastSegmenter(Segmenter):
         import rjieba
         self.version = version("rjieba")
         self.tk = rjieba.Jieba()
-        self.words = sorted(set(words))
+        self.words = sorted(w for w in set(words) if not self.tk.has_word(w))
         for w in self.words:
             # same frequency jieba's add_word(w) would give (its suggest_freq(w, tune=False))
             self.tk.add_word(w, max(1, self.tk.suggest_freq(w)), None)
