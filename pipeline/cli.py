@@ -64,6 +64,39 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--update", action="store_true", help="rewrite tests/golden from the current rules")
     g.add_argument("--golden", type=Path, default=PROJECT / "tests" / "golden")
     g.add_argument("--seeds", type=Path, default=PROJECT / "seeds")
+
+    rc = sub.add_parser("rules", help="rule author's tools: `pipeline rules check`")
+    rsub = rc.add_subparsers(dest="rules_cmd", required=True, metavar="SUBCOMMAND")
+    ck = rsub.add_parser("check", help="load, compile and run every rule's examples; non-zero exit on failure")
+    ck.add_argument("--rule", metavar="ID", help="only this rule's examples")
+    ck.add_argument("--rules", type=Path, default=DEFAULT_RULES_DIR, metavar="DIR")
+
+    ex = sub.add_parser("explain", help="show one document in the terminal, mentions coloured, with rules and values")
+    ex.add_argument("file", type=Path)
+    ex.add_argument("--near", action="store_true", help="also list dropped candidates and why")
+    ex.add_argument("--rules", type=Path, default=DEFAULT_RULES_DIR, metavar="DIR")
+    ex.add_argument("--reference-date", type=_date, metavar="YYYY-MM-DD")
+    ex.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    rv = sub.add_parser("review", help="write one self-contained HTML page to review an output folder")
+    rv.add_argument("outputs", type=Path, metavar="OUTPUTS")
+    rv.add_argument("-o", "--output", type=Path, default=Path("review.html"), metavar="FILE")
+    rv.add_argument("--against", type=Path, metavar="DIR",
+                    help="mark rows added, removed and changed relative to this output or golden folder")
+
+    df = sub.add_parser("diff", help="what changed between two output (or golden) folders, per table and rule")
+    df.add_argument("old", type=Path)
+    df.add_argument("new", type=Path)
+    df.add_argument("--examples", type=int, default=5, help="rows shown per kind of change (default 5)")
+
+    b = sub.add_parser("bench", help="throughput and memory on ../shared/corpus, with raw jieba side by side")
+    b.add_argument("--corpus", type=Path, default=None, help="folder with the corpus .jsonl files")
+    b.add_argument("--docs", type=int, default=400, help="documents in the sample (default 400)")
+    b.add_argument("--repeat", type=int, default=3, help="runs per figure; medians are reported")
+    b.add_argument("--no-jobs", action="store_true", help="skip the --jobs 2 measurement")
+    b.add_argument("--no-memory", action="store_true", help="skip the 1x / 4x peak-memory measurement")
+    b.add_argument("--large", action="store_true", help="also time one 10 MB, one 100 MB and one 20 MB-line file")
+    b.add_argument("--segmenter", choices=("auto", "jieba", "rjieba"), default="auto")
     return ap
 
 
@@ -124,7 +157,61 @@ def cmd_golden(args) -> int:
     return 1
 
 
-COMMANDS = {"run": cmd_run, "score": cmd_score, "golden": cmd_golden}
+def cmd_bench(args) -> int:
+    from . import bench
+    bench.main(args.corpus or bench.CORPUS, args.docs, args.repeat, not args.no_jobs, not args.no_memory,
+               args.large, args.segmenter)
+    return 0
+
+
+def cmd_rules(args) -> int:
+    from .rulecheck import check
+    rep = check(args.rules, args.rule, seeds=PROJECT / "seeds", tests_dir=PROJECT / "tests")
+    for w in rep.warnings:
+        print(f"warning: {w}")
+    for e in rep.errors:
+        print(f"FAIL: {e}")
+    print(f"{rep.examples} examples ({rep.xfails} known gaps), {len(rep.errors)} failures, "
+          f"{len(rep.warnings)} warnings, {rep.seconds:.2f} s")
+    return 1 if rep.errors else 0
+
+
+def cmd_explain(args) -> int:
+    from .explain import explain
+    from .ingest import IngestError
+    from .process import Engine
+    colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    try:
+        print(explain(Engine(args.rules, args.reference_date), args.file, args.near, colour))
+    except IngestError as e:
+        print(f"pipeline: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_review(args) -> int:
+    from .review import build
+    if not (args.outputs / "documents.parquet").exists() and not (args.outputs / "documents").is_dir():
+        print(f"pipeline: {args.outputs}: no documents table; run `pipeline run` first", file=sys.stderr)
+        return 2
+    args.output.write_text(build(args.outputs, args.against), encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from .compare import compare_dirs, summary
+    for d in (args.old, args.new):
+        if not d.is_dir():
+            print(f"pipeline: {d}: not a folder", file=sys.stderr)
+            return 2
+    diff = compare_dirs(args.old, args.new)
+    print(summary(diff, args.examples))
+    return 1 if any(v for d in diff.values() for v in d.values()) else 0
+
+
+COMMANDS = {"run": cmd_run, "score": cmd_score, "golden": cmd_golden, "bench": cmd_bench, "rules": cmd_rules,
+            "explain": cmd_explain, "review": cmd_review, "diff": cmd_diff}
 
 if __name__ == "__main__":
     sys.exit(main())

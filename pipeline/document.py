@@ -5,16 +5,55 @@ import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 
-# Full-width ASCII (U+FF01..U+FF5E) and the ideographic space fold one-to-one to ASCII, so the
-# folded copy has the same length and every offset found on it holds in the original text
-# (NFKC would change lengths). Chinese punctuation (，。：“”) is left alone on purpose.
-_FOLD = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
-_FOLD[0x3000] = 0x20
-FOLD_TABLE = _FOLD
+import numpy as np
+
+# Full-width ASCII (U+FF01..U+FF5E: ０-９, Ａ-Ｚ, and the full-width punctuation Chinese text uses,
+# ，：；（）！？％) and the ideographic space fold one-to-one to ASCII, so the folded copy has
+# the same length and every offset found on it holds in the original text (NFKC would change
+# lengths). Patterns therefore match `,` `:` `(` `%` for both widths. 。、“” are not full-width
+# ASCII and stay as they are.
+FOLD_TABLE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
 def fold_width(text: str) -> str:
-    return text.translate(FOLD_TABLE)
+    """Vectorised str.translate(FOLD_TABLE): about ten times faster on long documents."""
+    if len(text) < 256:
+        return text.translate(FOLD_TABLE)
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+    wide = (cps >= 0xFF01) & (cps <= 0xFF5E)
+    cps[wide] -= 0xFEE0
+    cps[cps == 0x3000] = 0x20
+    return cps.tobytes().decode("utf-32-le", "surrogatepass")
+
+
+class Tokens:
+    """Token spans as two int64 arrays (a document can have millions of tokens).
+
+    Behaves like a read-only list of (start, end) tuples; `index_at(pos)` finds the token
+    holding a position by binary search.
+    """
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self, starts=None, ends=None):
+        self.starts = np.asarray(starts if starts is not None else [], dtype=np.int64)
+        self.ends = np.asarray(ends if ends is not None else [], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> tuple[int, int]:
+        return int(self.starts[i]), int(self.ends[i])
+
+    def __iter__(self):
+        return zip(self.starts.tolist(), self.ends.tolist())
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+    def index_at(self, pos: int) -> int | None:
+        i = int(np.searchsorted(self.starts, pos, side="right")) - 1
+        return i if i >= 0 and self.ends[i] > pos else None
 
 
 @dataclass
@@ -35,7 +74,7 @@ class Doc:
     sha256: str = ""
     folded: str = ""                # fold_width(text): same length, for matching
     blocks: list[Block] = field(default_factory=list)
-    tokens: list[tuple[int, int]] = field(default_factory=list)
+    tokens: Tokens = field(default_factory=Tokens)
     title: str | None = None
     published: dt.date | None = None
     published_source: str | None = None

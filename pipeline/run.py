@@ -153,7 +153,8 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
     paths = find_inputs(inputs)
     jobs = max(1, opts.jobs or os.cpu_count() or 1)
     engine = Engine(Path(opts.rules_dir), opts.reference, opts.segmenter)   # a broken rule stops the
-    key = settings_key(opts, engine)                                         # run before any output
+    startup = time.perf_counter() - t0                                       # run before any output
+    key = settings_key(opts, engine)
     previous = _reusable(out_dir, key, opts.force) if opts.engine == "local" else {}
     todo, reuse = [], {}
     for p in paths:
@@ -200,6 +201,7 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
             "inputs": docs_meta,
             "errors": errors,
             "seconds_per_stage": {k: round(v, 4) for k, v in sorted(seconds.items())},
+            "seconds_startup": round(startup, 4),
             "seconds_wall": round(time.perf_counter() - t0, 4),
         }
         if prev_rows is not None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .document import Doc
+import numpy as np
+
+from .document import Doc, Tokens
 
 PROJECT_CACHE = Path(__file__).resolve().parent.parent / ".cache"
 
@@ -38,15 +40,33 @@ class Segmenter:
         self.tk.tmp_dir = str(cache_dir())
         self.tk.cache_file = "jieba.cache"
         self.tk.initialize()
-        self.words = sorted(set(words))
+        # Only words the dictionary lacks: re-adding a known word bumps its frequency, which
+        # moves other cuts and is handled differently by jieba-rs.
+        self.words = sorted(w for w in set(words) if not self.tk.FREQ.get(w))
         for w in self.words:
             self.tk.add_word(w)          # frequency from jieba's suggest_freq(w, tune=False)
 
     def settings(self) -> dict:
         return {"backend": self.name, "version": self.version, "hmm": False, "added_words": len(self.words)}
 
+    def cut(self, text: str) -> list[str]:
+        return list(self.tk.cut(text, HMM=False))
+
+    def tokens(self, text: str) -> Tokens:
+        """Non-blank tokens of `text`. jieba's words cover the text exactly, so offsets are the
+        cumulative lengths; a whitespace token is one blank character (or CRLF)."""
+        words = self.cut(text)
+        if not words:
+            return Tokens()
+        lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        ends = np.cumsum(lens)
+        starts = ends - lens
+        blank = _blank_mask(text)
+        keep = ~blank[starts]
+        return Tokens(starts[keep], ends[keep])
+
     def spans(self, text: str, offset: int = 0) -> list[tuple[int, int]]:
-        return [(offset + s, offset + e) for w, s, e in self.tk.tokenize(text, HMM=False) if not w.isspace()]
+        return [(offset + s, offset + e) for s, e in self.tokens(text)]
 
 
 class FastSegmenter(Segmenter):
@@ -64,13 +84,13 @@ class FastSegmenter(Segmenter):
         import rjieba
         self.version = version("rjieba")
         self.tk = rjieba.Jieba()
-        self.words = sorted(set(words))
+        self.words = sorted(w for w in set(words) if not self.tk.has_word(w))
         for w in self.words:
             # same frequency jieba's add_word(w) would give (its suggest_freq(w, tune=False))
             self.tk.add_word(w, max(1, self.tk.suggest_freq(w)), None)
 
-    def spans(self, text: str, offset: int = 0) -> list[tuple[int, int]]:
-        return [(offset + s, offset + e) for w, s, e in self.tk.tokenize(text, hmm=False) if not w.isspace()]
+    def cut(self, text: str) -> list[str]:
+        return self.tk.cut(text, hmm=False)
 
 
 BACKENDS = {"jieba": Segmenter, "rjieba": FastSegmenter}
@@ -89,9 +109,16 @@ def make_segmenter(words: list[str] = (), backend: str = "auto") -> Segmenter:
     return BACKENDS[backend](words)
 
 
+def _blank_mask(text: str) -> np.ndarray:
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return np.isin(cps, _BLANK_CPS)
+
+
+_BLANK_CPS = np.array([ord(c) for c in map(chr, range(0x3001)) if c.isspace()], dtype=np.uint32)
+
+
 def segment(doc: Doc, seg: Segmenter) -> None:
-    """Tokens of every block (blocks never share a token), in text order."""
-    out: list[tuple[int, int]] = []
-    for b in doc.blocks:
-        out.extend(seg.spans(doc.folded[b.start:b.end], b.start))
-    doc.tokens = out
+    """Tokens of the whole (folded) text, blanks dropped. jieba never joins across a line break
+    or other non-word character, and blocks end at such characters, so no token crosses a
+    block boundary and this equals segmenting block by block."""
+    doc.tokens = seg.tokens(doc.folded)

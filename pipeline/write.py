@@ -50,9 +50,15 @@ class TableWriter:
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.counts: dict[str, int] = {t: 0 for t in TABLES}
 
-    def add(self, result: dict[str, list[dict]]) -> None:
+    def add(self, result: dict[str, list[dict] | pa.Table]) -> None:
         for table in TABLES:
-            rows = result.get(table) or []
+            rows = result.get(table)
+            if isinstance(rows, pa.Table):       # built column-wise already (tokens)
+                if rows.num_rows:
+                    self._flush(table)           # keep document order
+                    self._write(table, rows)
+                    self.counts[table] += rows.num_rows
+                continue
             if rows:
                 self.buffers[table].extend(sort_rows(table, rows))
                 self.counts[table] += len(rows)
@@ -62,21 +68,21 @@ class TableWriter:
     def _flush(self, table: str, final: bool = False) -> None:
         rows = self.buffers[table]
         schema = SCHEMAS[table]
-        if self.partitioned:
-            if rows or (final and self.parts[table] == 0):      # an empty table keeps its schema
-                folder = self.tmp / table
-                folder.mkdir(exist_ok=True)
-                cols = {name: [r.get(name) for r in rows] for name in schema.names}
-                pq.write_table(pa.table(cols, schema=schema), folder / f"part-{self.parts[table]:05d}.parquet")
-                self.parts[table] += 1
-            self.buffers[table] = []
-            return
-        if table not in self.writers:
-            self.writers[table] = pq.ParquetWriter(self.tmp / f"{table}.parquet", schema)
-        if rows:
+        if rows or (final and self.parts[table] == 0 and table not in self.writers):
             cols = {name: [r.get(name) for r in rows] for name in schema.names}
-            self.writers[table].write_table(pa.table(cols, schema=schema), row_group_size=ROW_GROUP)
+            self._write(table, pa.table(cols, schema=schema))   # an empty table keeps its schema
         self.buffers[table] = []
+
+    def _write(self, table: str, data: pa.Table) -> None:
+        if self.partitioned:
+            folder = self.tmp / table
+            folder.mkdir(exist_ok=True)
+            pq.write_table(data, folder / f"part-{self.parts[table]:05d}.parquet", row_group_size=ROW_GROUP)
+        else:
+            if table not in self.writers:
+                self.writers[table] = pq.ParquetWriter(self.tmp / f"{table}.parquet", SCHEMAS[table])
+            self.writers[table].write_table(data, row_group_size=ROW_GROUP)
+        self.parts[table] += 1
 
     def commit(self, manifest: dict) -> None:
         """Finish every table, then move the whole set into place, the manifest last."""

@@ -2,6 +2,8 @@
 entity lies in a main block; on the seeds and on 200 documents of ../shared/corpus."""
 from __future__ import annotations
 
+import bisect
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -25,8 +27,14 @@ def check_rows(text: str, result: dict) -> None:
         gaps += [text[:covered[0][0]], text[covered[-1][1]:]]
     assert all(not g.strip() for g in gaps), "a non-blank character belongs to no block"
     for table in SPAN_TABLES:
-        for r in result[table]:
+        rows = result[table]
+        for r in (rows.to_pylist() if hasattr(rows, "to_pylist") else rows):
             assert text[r["start"]:r["end"]] == r["text"], (table, r)
+    starts = [s for s, _ in covered]
+    toks = result["tokens"]
+    for r in (toks.to_pylist() if hasattr(toks, "to_pylist") else toks):
+        i = bisect.bisect_right(starts, r["start"]) - 1
+        assert i >= 0 and r["end"] <= covered[i][1], ("token crosses a block edge", r)
     for table in ENTITY_TABLES:
         for r in result[table]:
             assert any(s <= r["start"] and r["end"] <= e for s, e in mains), (table, r, "not in main")

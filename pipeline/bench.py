@@ -1,0 +1,164 @@
+"""`pipeline bench`: throughput and memory, measured side by side in one run.
+
+Machines here are shared and noisy, so every figure is a median of several runs, and the
+reference (raw `jieba.tokenize` on the same text) is measured in the same run: the ratio is
+what to compare across machines. Each measurement that reports memory runs in a fresh
+process, so its peak RSS is its own.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+FILES = ("mfa_spokesperson.jsonl", "xwlb_daily.jsonl")
+
+
+def materialise(corpus: Path, folder: Path, copies: int = 1, limit: int | None = None) -> int:
+    """Write corpus records as .txt files (copies x, distinct names); returns characters."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    recs = []
+    for name in FILES:
+        with open(corpus / name, encoding="utf-8") as f:
+            recs.extend(json.loads(line) for line in f if line.strip())
+    if limit:
+        recs = recs[:: max(1, len(recs) // limit)][:limit]
+    for c in range(copies):
+        for r in recs:
+            (folder / f"{r['id']}_{c}.txt").write_text(r["text"], encoding="utf-8")
+            n += len(r["text"])
+    return n
+
+
+def _child(args: list[str]) -> dict:
+    """Run `python -m pipeline.bench --child ...` and return its JSON line."""
+    out = subprocess.run([sys.executable, "-m", "pipeline.bench", "--child", *args], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child_main(argv: list[str]) -> None:
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=("pipeline", "jieba"))
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--segmenter", default="auto")
+    a = ap.parse_args(argv)
+    texts_chars = sum(len(p.read_text(encoding="utf-8")) for p in a.folder.glob("*.txt"))
+    if a.what == "jieba":
+        import logging
+
+        import jieba
+        jieba.setLogLevel(logging.WARNING)
+        tk = jieba.Tokenizer()
+        tk.initialize()
+        texts = [p.read_text(encoding="utf-8") for p in sorted(a.folder.glob("*.txt"))]
+        t = time.perf_counter()
+        for x in texts:
+            for _ in tk.tokenize(x, HMM=False):
+                pass
+        secs = time.perf_counter() - t
+        stages = {}
+    else:
+        from .run import RunOptions, run
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            m = run([a.folder], Path(tmp) / "out", RunOptions(jobs=a.jobs, progress=False, segmenter=a.segmenter,
+                                                              force=True))
+            # the engine's start-up (rules, dictionary) is paid once per run, not per document:
+            # left out, as jieba's own initialize() is left out of the reference below
+            secs = time.perf_counter() - t - m["seconds_startup"]
+            stages = m["seconds_per_stage"]
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    print(json.dumps({"chars": texts_chars, "seconds": secs, "stages": stages, "peak_mb": peak}))
+
+
+def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bool = True,
+         memory: bool = True, large: bool = False, segmenter: str = "auto") -> dict:
+    if not (corpus / FILES[0]).exists():
+        raise SystemExit(f"pipeline bench: corpus not found at {corpus} (pass --corpus DIR)")
+    report: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        one = Path(tmp) / "x1"
+        chars = materialise(corpus, one, 1, docs)
+        print(f"corpus sample: {docs} documents, {chars:,} characters ({corpus})")
+        runs_p, runs_j, runs_2 = [], [], []
+        for i in range(repeat):                 # interleaved, so load hits all three alike
+            runs_p.append(_child(["pipeline", str(one), "--jobs", "1", "--segmenter", segmenter]))
+            runs_j.append(_child(["jieba", str(one)]))
+            if jobs_check:
+                runs_2.append(_child(["pipeline", str(one), "--jobs", "2", "--segmenter", segmenter]))
+        med = lambda runs: statistics.median(chars / r["seconds"] for r in runs)
+        p1, jb = med(runs_p), med(runs_j)
+        report.update(pipeline_chars_per_s=p1, jieba_chars_per_s=jb, ratio_to_jieba=p1 / jb)
+        print(f"whole pipeline, 1 process, Parquet written: {p1 / 1e6:.2f} M chars/s (median of {repeat})")
+        print(f"raw jieba.tokenize (HMM off), same text:    {jb / 1e6:.2f} M chars/s")
+        print(f"ratio pipeline / raw jieba:                 {p1 / jb:.2f}x")
+        stage_secs = {}
+        for r in runs_p:
+            for k, v in r["stages"].items():
+                stage_secs.setdefault(k, []).append(v)
+        print("per stage (median, characters per second of stage time, 1 process):")
+        for k, v in sorted(stage_secs.items(), key=lambda kv: -statistics.median(kv[1])):
+            s = statistics.median(v)
+            print(f"  {k:14s} {s:7.3f} s  {chars / s / 1e6 if s else float('inf'):8.2f} M chars/s")
+        report["stages"] = {k: statistics.median(v) for k, v in stage_secs.items()}
+        if jobs_check:
+            p2 = med(runs_2)
+            report.update(jobs2_chars_per_s=p2, jobs2_speedup=p2 / p1)
+            print(f"--jobs 2: {p2 / 1e6:.2f} M chars/s = {p2 / p1:.2f}x --jobs 1")
+        if memory:
+            four = Path(tmp) / "x4"
+            materialise(corpus, four, 4, docs)
+            m1 = [_child(["pipeline", str(one), "--segmenter", segmenter])["peak_mb"] for _ in range(2)]
+            m4 = [_child(["pipeline", str(four), "--segmenter", segmenter])["peak_mb"] for _ in range(2)]
+            a, b = statistics.median(m1), statistics.median(m4)
+            report.update(peak_mb_1x=a, peak_mb_4x=b)
+            print(f"peak memory (1 process): 1x corpus {a:.0f} MB, 4x corpus {b:.0f} MB ({(b / a - 1) * 100:+.1f}%)")
+        if large:
+            report["large"] = bench_large(Path(tmp), segmenter)
+    return report
+
+
+def bench_large(tmp: Path, segmenter: str) -> dict:
+    """One huge document: time per MB should not grow with size (linear), memory bounded."""
+    import random
+    rng = random.Random(5)
+    recs = []
+    with open(CORPUS / FILES[1], encoding="utf-8") as f:
+        for line in f:
+            recs.append(json.loads(line)["text"])
+    out = {}
+    for label, mb, one_line in (("10 MB", 10, False), ("100 MB", 100, False), ("20 MB one line", 20, True)):
+        folder = tmp / f"large{mb}{'l' if one_line else ''}"
+        folder.mkdir()
+        parts, size = [], 0
+        while size < mb * 1_000_000:
+            t = rng.choice(recs)
+            if one_line:
+                t = t.replace("\n", " ")
+            parts.append(t)
+            size += len(t.encode("utf-8"))
+        (folder / "big.txt").write_text(("" if one_line else "\n").join(parts), encoding="utf-8")
+        r = _child(["pipeline", str(folder), "--segmenter", segmenter])
+        out[label] = r
+        print(f"{label:16s}: {r['seconds']:7.1f} s, {r['seconds'] / mb:.2f} s/MB, "
+              f"{r['chars'] / r['seconds'] / 1e6:.2f} M chars/s, peak {r['peak_mb']:.0f} MB")
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child_main(sys.argv[2:])
+    else:
+        main()

@@ -1,0 +1,65 @@
+"""The fast segmenter is used only while its tokens are identical to jieba's (HMM off), on the
+seeds and 500 corpus documents, with the run-time lexicon words added the same way."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import SEEDS, corpus_records
+from pipeline.ingest import read_document
+from pipeline.segment import FastSegmenter, Segmenter, make_segmenter
+
+pytest.importorskip("rjieba", reason="rjieba (the fast backend) is not installed; nothing to compare")
+
+
+@pytest.fixture(scope="module")
+def pair(engine):
+    words = engine.segmenter.words           # the lexicon words the pipeline adds at start-up
+    return Segmenter(words), FastSegmenter(words)
+
+
+def _texts():
+    texts = [read_document(p).folded for p in sorted(SEEDS.glob("*.txt"))]
+    return texts
+
+
+def reference(seg: Segmenter, text: str) -> list[tuple[int, int]]:
+    """jieba's own tokenize (HMM off), blanks dropped: what every backend must reproduce."""
+    return [(s, e) for w, s, e in seg.tk.tokenize(text, HMM=False) if not w.isspace()]
+
+
+def test_seed_tokens_identical(pair):
+    ref, fast = pair
+    for t in _texts():
+        want = reference(ref, t)
+        assert ref.spans(t) == want
+        assert fast.spans(t) == want
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+def test_corpus_tokens_identical(pair):
+    from pipeline.document import fold_width
+    ref, fast = pair
+    recs = corpus_records("mfa_spokesperson.jsonl", 250) + corpus_records("xwlb_daily.jsonl", 250)
+    assert len(recs) == 500
+    for rec in recs:
+        t = fold_width(rec["text"])
+        assert fast.spans(t) == reference(ref, t), rec["id"]
+
+
+def test_added_words_are_whole(pair):
+    ref, fast = pair
+    word = next((w for w in ref.words if len(w) >= 5), None)
+    if word is None:
+        pytest.skip("no lexicon word of 5+ characters to check")
+    text = f"据{word}消息"
+    assert (1, 1 + len(word)) in ref.spans(text)
+    assert ref.spans(text) == fast.spans(text)
+
+
+def test_auto_backend_and_settings():
+    seg = make_segmenter([], "auto")
+    assert seg.settings()["hmm"] is False
+    assert seg.name in ("jieba", "rjieba")
+    with pytest.raises(ValueError):
+        make_segmenter([], "nonsense")
