@@ -8,7 +8,6 @@ process, so its peak RSS is its own.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
 import subprocess

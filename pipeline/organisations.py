@@ -179,7 +179,6 @@ def compile_rules(data: LDict, path) -> dict:
         pat = Pattern(c["pattern"].replace("{P}", place_rx), cw)
         # `needs`: a literal the name must hold before the pattern is tried (speed)
         r["canonical"].append((pat.rx, c["replace"], expect(c["needs"], str, cw, "needs")))
-    abbr_w = w.at(inn, "org.inner")
     r["inner_abbr"] = inner_abbr
     r["inner_abbr_rx"] = re.compile("(?:(?<=^)|(?<=省|市|县|区|州|部))(?:" + trie_regex(inner_abbr) +
                                     ")(?=厅|局|委员会|委|办)") if inner_abbr else None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import __version__
 from .process import Engine, error_result
-from .rules import DEFAULT_RULES_DIR, fingerprint
+from .rules import DEFAULT_RULES_DIR
 from .write import PreviousRows, TableWriter
 
 
@@ -84,7 +84,6 @@ def _work(path: str) -> tuple[dict, dict]:
 
 def process_batch(paths: list[str], rules_dir: str, reference, segmenter: str) -> list[tuple[dict, dict]]:
     """A batch of documents in one task (Dask): the engine is built once per worker process."""
-    global _ENGINE
     key = (rules_dir, reference, segmenter)
     if _ENGINE is None or getattr(_ENGINE, "_key", None) != key:
         _init_worker(rules_dir, reference, segmenter)

@@ -100,7 +100,7 @@ def make_segmenter(words: list[str] = (), backend: str = "auto") -> Segmenter:
     """`auto`: rjieba when installed, else jieba. Both give identical tokens (tested)."""
     if backend == "auto":
         try:
-            import rjieba  # noqa: F401
+            import rjieba  # noqa: F401  (only: is it installed?)
             backend = "rjieba"
         except ImportError:
             backend = "jieba"

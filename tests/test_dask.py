@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SEEDS, read_tables
+from conftest import read_tables
 from pipeline.records import TABLES
 from pipeline.run import RunOptions, run
 

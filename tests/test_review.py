@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import ROOT, SEEDS
+from conftest import SEEDS
 from pipeline.cli import main as cli
 from pipeline.review import TYPES, build
 from pipeline.rules import DEFAULT_RULES_DIR
