@@ -19,9 +19,10 @@ import os
 import re
 from collections import Counter
 
+import numpy as np
 import regex
 
-from .document import Doc
+from .document import Doc, Tokens
 from .records import ORG_KINDS
 from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect, expect_enum,
                     expect_str_list)
@@ -238,29 +239,24 @@ class _Words:
 
     def __init__(self, tokens, folded):
         self.folded = folded
-        self.tokens = tokens if tokens else [(i, i + 1) for i in range(len(folded))]
+        if tokens is None or len(tokens) == 0:
+            tokens = Tokens(np.arange(len(folded)), np.arange(1, len(folded) + 1))
+        elif not isinstance(tokens, Tokens):
+            tokens = Tokens([s for s, _ in tokens], [e for _, e in tokens])
+        self.tokens = tokens
+        self.starts, self.ends = tokens.starts, tokens.ends
 
     def ending_at(self, pos: int) -> int | None:
-        i = bisect.bisect_left(self.tokens, (pos,)) - 1
-        return i if i >= 0 and self.tokens[i][1] == pos else None
+        i = int(np.searchsorted(self.ends, pos, side="left"))
+        return i if i < len(self.ends) and self.ends[i] == pos else None
 
     def aligned(self, start: int, end: int) -> bool:
         """[start, end) starts and ends on word boundaries."""
-        tokens = self.tokens
-        i = bisect.bisect_left(tokens, (start,))
-        n = len(tokens)
-        if i == n or tokens[i][0] != start:
-            return False
-        while i < n and tokens[i][1] < end:
-            i += 1
-        return i < n and tokens[i][1] == end
+        i = int(np.searchsorted(self.starts, start, side="left"))
+        return i < len(self.starts) and self.starts[i] == start and self.ending_at(end) is not None
 
     def containing(self, pos: int) -> int | None:
-        i = bisect.bisect_right(self.tokens, (pos, _INF)) - 1
-        return i if i >= 0 and self.tokens[i][1] > pos else None
-
-
-_INF = float("inf")
+        return self.tokens.index_at(pos)
 
 
 # --- extraction ----------------------------------------------------------------------------------
