@@ -54,15 +54,22 @@ class Segmenter:
 
     def tokens(self, text: str) -> Tokens:
         """Non-blank tokens of `text`. jieba's words cover the text exactly, so offsets are the
-        cumulative lengths; a whitespace token is one blank character (or CRLF)."""
-        words = self.cut(text)
-        if not words:
+        cumulative lengths; a whitespace token is one blank character (or CRLF). Long texts are
+        cut in pieces at line breaks (jieba never joins across one), so the list of word
+        strings never holds more than one piece."""
+        starts, ends = [], []
+        for a, z in _pieces(text):
+            words = self.cut(text[a:z])
+            if not words:
+                continue
+            lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+            e = np.cumsum(lens) + a
+            starts.append(e - lens)
+            ends.append(e)
+        if not starts:
             return Tokens()
-        lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-        ends = np.cumsum(lens)
-        starts = ends - lens
-        blank = _blank_mask(text)
-        keep = ~blank[starts]
+        starts, ends = np.concatenate(starts), np.concatenate(ends)
+        keep = ~_blank_mask(text)[starts]
         return Tokens(starts[keep], ends[keep])
 
     def spans(self, text: str, offset: int = 0) -> list[tuple[int, int]]:
@@ -107,6 +114,25 @@ def make_segmenter(words: list[str] = (), backend: str = "auto") -> Segmenter:
     if backend not in BACKENDS:
         raise ValueError(f"unknown segmenter {backend!r}; choose from {sorted(BACKENDS)} or auto")
     return BACKENDS[backend](words)
+
+
+PIECE = 1 << 20
+
+
+def _pieces(text: str):
+    """(start, end) pieces of about PIECE characters, each ending after a line break."""
+    a, n = 0, len(text)
+    while a < n:
+        z = text.find("\n", a + PIECE) + 1 if n - a > PIECE else n
+        if z <= 0:                              # one huge line: cut after a blank or punctuation
+            z = n
+            for sep in (" ", "\u3000", "。", "，", ","):
+                k = text.find(sep, a + PIECE)
+                if k != -1:
+                    z = k + 1
+                    break
+        yield a, z
+        a = z
 
 
 def _blank_mask(text: str) -> np.ndarray:
