@@ -63,3 +63,14 @@ def test_auto_backend_and_settings():
     assert seg.name in ("jieba", "rjieba")
     with pytest.raises(ValueError):
         make_segmenter([], "nonsense")
+
+
+def test_long_texts_cut_in_pieces_give_the_same_tokens(pair, monkeypatch):
+    import pipeline.segment as segment
+    ref, fast = pair
+    text = "".join(_texts())
+    one_line = text.replace("\n", "")
+    whole = [fast.tokens(text), fast.tokens(one_line)]
+    monkeypatch.setattr(segment, "PIECE", 300)          # many pieces, cut at line breaks or punctuation
+    assert [fast.tokens(text), fast.tokens(one_line)] == whole
+    assert ref.tokens(text) == whole[0]
