@@ -135,7 +135,7 @@ _GROUP = re.compile(r"\(\?P<(\w+)>")
 # strings that make a badly nested pattern backtrack; each is tried at growing lengths, so an
 # exponential pattern is caught at ~20 characters (before it can hang) and a quadratic one later
 _PROBE_UNITS = ("1", "1,", "一", "1、", "1万", "1.1", "数十", "十")
-_PROBE_LENGTHS = (8, 10, 12, 14, 16, 18, 20, 64, 256, 1000, 3000)
+_PROBE_LENGTHS = (8, 10, 12, 14, 16, 18, 20, 64, 400, 2000)
 PROBE_SECONDS = 0.1
 
 
@@ -312,12 +312,10 @@ def extract(doc: Doc, rules: dict) -> None:
     spans = doc.main_spans() if doc.blocks else [(0, len(text))]
     for bs, be in spans:
         pos = bs
-        while True:
-            t = trigger.search(text, pos, be)
-            if t is None:
-                break
+        for t in trigger.finditer(text, bs, be):
             start = t.start()
-            pos = t.end()
+            if start < pos:
+                continue                  # inside a mention already read (a range, a list)
             m = alt.match(text, start, be)
             if m is None:
                 continue
