@@ -17,12 +17,16 @@ threshold is data in rules/blocks.yaml; `reason` names the rule that decided.
 """
 from __future__ import annotations
 
+import re
+
 import regex
 
 from .document import Block, Doc
 from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list
 
 _LINE = regex.compile(r"[^\n]*\n?")
+# a line's text without its leading and trailing white space (stdlib \s is str.isspace, as strip())
+_LINE_TEXT = re.compile(r"\S(?:[^\n]*\S)?")
 _HAN_BIGRAM_STRIP = regex.compile(r"[^\p{Han}A-Za-z0-9]+")
 
 # rule id -> the keys it needs besides id/examples/counter/note
@@ -58,6 +62,11 @@ def compile_rules(data: LDict, path) -> dict:
     out["box_set"] = frozenset(out["box"])
     out["line_set"] = frozenset(out["boilerplate_line"])
     out["sentence_end_chars"] = frozenset(data["sentence_end"]["pattern"].strip("[]"))
+    if not regex.match(r"\^(?:\(\?P<\w+>)?#", data["heading"]["pattern"]):         # see _heading
+        raise w.at(data["heading"], data["heading"]["id"]).error("pattern must start with `^#`")
+    if not data["html_paragraph_end"]["pattern"].startswith("</"):     # _split_html looks for `</` first
+        raise w.at(data["html_paragraph_end"], data["html_paragraph_end"]["id"]).error(
+            "pattern must start with `</`")
     return out
 
 
@@ -91,19 +100,12 @@ def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
 def _paragraphs(text: str, start: int, rules: dict) -> list[tuple[int, int]]:
     lines: list[tuple[int, int]] = []
     blank_before: list[bool] = []
-    saw_blank = False
-    for m in _LINE.finditer(text, start):
-        seg = m.group()
-        if not seg:
-            break
-        rs = seg.rstrip()
-        if not rs.strip():
-            saw_blank = True
-            continue
-        s = m.start()
-        lines.append((s + len(rs) - len(rs.lstrip()), s + len(rs)))
-        blank_before.append(saw_blank)
-        saw_blank = False
+    prev = start
+    for m in _LINE_TEXT.finditer(text, start):
+        s, e = m.span()
+        lines.append((s, e))
+        blank_before.append(text.count("\n", prev, s) >= 2)     # a white-space-only line between
+        prev = e
     if not lines:
         return []
     # Does this text separate paragraphs by blank lines? Then runs of lines are paragraphs.
@@ -144,6 +146,9 @@ def _split_html(text: str, spans: list[tuple[int, int]], rules: dict) -> list[tu
     out = []
     pat = rules["html_paragraph_end"]
     for s, e in spans:
+        if text.find("</", s, e) < 0:        # the pattern starts with `</` (checked in compile_rules)
+            out.append((s, e))
+            continue
         cur = s
         for m in pat.finditer(text, s, e):
             if m.end() < e:
@@ -193,7 +198,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     toc = False
     for i, (b, body, first) in enumerate(zip(blocks, bodies, firsts)):
         kind = spans[i][2]
-        h = rules["heading"].search(first)
+        h = _heading(first, rules)
         label, reason = None, None
         if kind == "front":
             label, reason = ("main", "front matter title") if i == title_i else ("boilerplate", "front matter")
@@ -215,8 +220,8 @@ def label_blocks(doc: Doc, rules: dict) -> None:
         elif first.strip(" ：:") in rules["box_set"] or _box_start(first, rules):
             state, state_reason = "box", f"link box {first.strip(' ：:')[:12]}"
             label, reason = "boilerplate", f"link box marker {first.strip(' ：:')[:12]}"
-        elif _boilerplate_line(body, first, rules):
-            label, reason = "boilerplate", _boilerplate_line(body, first, rules)
+        elif (bl := _boilerplate_line(body, first, rules)):
+            label, reason = "boilerplate", bl
         elif i in menu:
             label, reason = "boilerplate", "menu: run of very short lines"
         elif _contains(first, rules["teaser"]):
@@ -257,6 +262,12 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     doc.invalidate()
 
 
+def _heading(s: str, rules: dict):
+    """rules["heading"].search(s). The pattern starts with `^#` (checked in compile_rules): text
+    without a `#` cannot match, and most blocks have none."""
+    return rules["heading"].search(s) if "#" in s else None
+
+
 def _contains(s: str, words) -> str | None:
     for w in words:
         if w in s:
@@ -266,7 +277,7 @@ def _contains(s: str, words) -> str | None:
 
 def _box_start(first: str, rules: dict) -> bool:
     """`相关阅读：…` as the head of a short line."""
-    return len(first) <= rules["box_item_max_chars"] and any(
+    return len(first) <= rules["box_item_max_chars"] and first.startswith(rules["box"]) and any(
         first.startswith(w) and first[len(w):len(w) + 1] in "：: " for w in rules["box"])
 
 
@@ -299,7 +310,7 @@ def _find_title(doc: Doc, spans, bodies, firsts, rules) -> int | None:
         if kind == "front":
             continue
         first = firsts[i]
-        h = rules["heading"].search(first)
+        h = _heading(first, rules)
         if h:
             doc.title = doc.title or h.group("text").strip()
             return i
@@ -326,7 +337,7 @@ def _is_digest(title, bodies, firsts, rules) -> bool:
     if title and _contains(title, rules["digest_title"]):
         return True
     for first in firsts[:6]:
-        if rules["heading"].search(first) and _contains(first, rules["toc_heading"]):
+        if _heading(first, rules) and _contains(first, rules["toc_heading"]):
             return True
     return False
 
@@ -336,7 +347,7 @@ def _other_story(i, bodies, firsts, ref, rules) -> str | None:
     paragraph share almost nothing with the title and lead (a numbered section heading never does)."""
     first = firsts[i]
     for body in bodies[i + 1:i + 3]:
-        if rules["heading"].search(body):
+        if _heading(body, rules):
             break
         if _dateline(body, rules):
             return "heading of another story: its own dateline follows"
@@ -364,5 +375,7 @@ def _menu_runs(bodies, rules) -> set[int]:
 
 
 def _multi_short(body: str, rules: dict) -> bool:
+    if body.count("\n") + 1 < rules["menu_run_min"]:
+        return False
     lines = body.split("\n")
     return len(lines) >= rules["menu_run_min"] and all(_short(l.strip(), rules) for l in lines)

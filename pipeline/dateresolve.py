@@ -52,6 +52,13 @@ class Expr:
         return not (self.same_period or (self.year_from == PREV and self.month is None
                                          and self.day is None and not (self.quarter or self.half)))
 
+    @property
+    def reads_prev(self) -> bool:
+        """Whether resolve() looks at the previous date at all (else its value depends on the
+        reference only, and dates.py may reuse it). Keep in step with resolve()."""
+        return (self.same_period or PREV in (self.year_from, self.month_from, self.day_from)
+                or (self.month is None and (self.day is not None or self.clock)))
+
 
 @dataclass(frozen=True)
 class Value:

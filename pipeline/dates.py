@@ -14,6 +14,12 @@ from dataclasses import dataclass
 
 import regex
 
+try:                                                      # the stdlib regex parser (3.11+ / older)
+    from re import _constants as C, _parser as sre_parse
+except ImportError:                                       # pragma: no cover
+    import sre_constants as C
+    import sre_parse
+
 from . import dateresolve as R
 from .document import Doc, fold_width
 from .rules import (LDict, Pattern, Where, alternation, check_examples, check_keys, expect,
@@ -35,6 +41,7 @@ class Rule:
     pat: Pattern
     priority: int
     joins: frozenset[str]          # how compose() joins it to its neighbour (see JOINS)
+    needs: tuple | None = None     # strings one of which every match contains (see may_match)
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,11 @@ def compile_rules(data: LDict, path) -> dict:
         prio = expect(r.get("priority", 0), int, rw, "priority")
         joins = frozenset(expect_enum(j, ("year", "dated", "day", "clock"), rw, "joins")
                           for j in expect(r.get("joins", []), list, rw, "joins"))
-        rules.append(Rule(r["id"], Pattern(expand(expect(r["pattern"], str, rw, "pattern"), rw), rw), prio, joins))
+        source = expand(expect(r["pattern"], str, rw, "pattern"), rw)
+        rules.append(Rule(r["id"], Pattern(source, rw), prio, joins, _needs(required_literals(source))))
     return {"rules": rules, "lex": lex, "anaphor_reach": expect(data["anaphor_reach"], int, w, "anaphor_reach"),
-            "reference": _reference(data["reference"], w, expand)}
+            "reference": _reference(data["reference"], w, expand),
+            "parsed": {}, "resolved": {}}                 # caches (see _meaning, _resolve)
 
 
 def _lexicon(d, w: Where) -> dict:
@@ -142,6 +151,114 @@ def _reference(d, w: Where, expand) -> dict:
     return {"head": expect(d["head_chars"], int, rw, "head_chars"),
             "tail": expect(d["tail_chars"], int, rw, "tail_chars"),
             "year": Pattern(d["year"], rw), "sources": sources}
+
+
+# --- which literals a match must contain (a cheap test that skips a rule on a document) -----------
+# A pass of the `regex` module costs about as much for a rare rule (元旦, 次日) as for a common
+# one; a document that has none of the strings every match of a rule contains cannot match it.
+# The strings are read off the pattern itself (stdlib parser), so they can never disagree with it.
+_CAP = 64            # largest set of alternatives followed through a pattern
+GATE_MAX = 16        # a rule needing one of more strings than this is simply run
+
+
+def required_literals(source: str) -> tuple[str, ...] | None:
+    """Strings one of which every match of `source` contains, or None when none are known."""
+    src = regex.sub(r"\(\?P=\w+\)", "(?s:.*)", regex.sub(r"\(\?P<\w+>", "(?:", source))
+    try:
+        parsed = sre_parse.parse(src)
+    except Exception:                                     # syntax only `regex` knows: no gate
+        return None
+    if parsed.state.flags & sre_parse.SRE_FLAG_IGNORECASE:
+        return None
+    exact, req = _seq(parsed)
+    best = _better(_better(None, exact), req)
+    return tuple(sorted(best)) if best and len(best) <= GATE_MAX else None
+
+
+def _seq(items) -> tuple:
+    """(exact, req): every string the items match (None: too many or unknown) and a set of
+    strings one of which every match contains (None: unknown)."""
+    exact, whole, best, run = {""}, True, None, ""
+    for op, av in items:
+        ex, rq = _node(op, av)
+        run = run + next(iter(ex)) if ex is not None and len(ex) == 1 else ""
+        best = _better(best, {run} if run else None)      # a literal run (季度) is required
+        if ex is not None and len(exact) * len(ex) <= _CAP:
+            exact = {a + b for a in exact for b in ex}
+            continue
+        whole, best = False, _better(best, exact)
+        exact = set(ex) if ex is not None else {""}
+        best = _better(best, rq)
+    return (exact if whole else None), _better(best, exact)
+
+
+def _node(op, av) -> tuple:
+    if op is C.LITERAL:
+        return {chr(av)}, None
+    if op is C.IN:
+        chars = set()
+        for k, v in av:
+            if k is C.LITERAL:
+                chars.add(chr(v))
+            elif k is C.RANGE and v[1] - v[0] < _CAP:
+                chars.update(map(chr, range(v[0], v[1] + 1)))
+            else:                                        # negation, \d, \s: anything
+                return None, None
+        return (chars, None) if len(chars) <= _CAP else (None, None)
+    if op is C.SUBPATTERN:
+        if av[1] & (sre_parse.SRE_FLAG_IGNORECASE | sre_parse.SRE_FLAG_VERBOSE):
+            return None, None
+        return _seq(av[3])
+    if op is C.BRANCH:
+        parts = [_seq(alt) for alt in av[1]]
+        exacts = [ex for ex, _ in parts]
+        exact = set().union(*exacts) if None not in exacts else None
+        reqs = [_better(ex, rq) for ex, rq in parts]
+        req = set().union(*reqs) if None not in reqs else None
+        return (exact if exact is not None and len(exact) <= _CAP else None), req
+    if op in (C.MAX_REPEAT, C.MIN_REPEAT):
+        lo, hi, sub = av
+        ex, rq = _seq(sub)
+        if lo == 0:
+            return (ex | {""} if ex is not None and hi == 1 else None), None
+        if lo == hi == 1:
+            return ex, rq
+        return None, _better(ex, rq)
+    if op in (C.ASSERT, C.ASSERT_NOT, C.AT):             # zero width
+        return {""}, None
+    return None, None
+
+
+def _better(a, b):
+    """The cheaper, more selective of two requirement sets: at most GATE_MAX strings, then
+    strings of two characters or more (one character is in almost every document), then fewer
+    strings, then longer. A set holding "" requires nothing; strings holding another member
+    are dropped (needing 今年初 or 年初 is needing 年初)."""
+    cands = []
+    for x in (a, b):
+        if x and "" not in x:
+            x = {s for s in x if not any(t != s and t in s for t in x)}
+            n = min(map(len, x))
+            cands.append((len(x) > GATE_MAX, n < 2, len(x), -n, sorted(x), x))
+    return min(cands)[-1] if cands else None
+
+
+def _needs(lits: tuple[str, ...] | None) -> tuple | None:
+    """(literal, compiled search or None for one character) per required string."""
+    if lits is None:
+        return None
+    return tuple((x, regex.compile(regex.escape(x)) if len(x) > 1 else None) for x in lits)
+
+
+def may_match(rule: Rule, text: str) -> bool:
+    """False when `text` lacks every string a match of the rule must contain. A literal
+    search cannot backtrack, so it needs no timeout; one character: str `in` is faster still."""
+    if rule.needs is None:
+        return True
+    for lit, rx in rule.needs:
+        if (lit in text) if rx is None else (rx.search(text) is not None):
+            return True
+    return False
 
 
 # --- numbers --------------------------------------------------------------------------------------
@@ -222,8 +339,46 @@ def qualifier(folded: str, start: int, end: int, lex: dict) -> str | None:
 
 
 # --- extraction -----------------------------------------------------------------------------------
+# A candidate is (start, end, rule, match, left): `left` is the candidate compose() joined in front
+# of it (or None). Groups are read from the match objects only when needed: most spans repeat
+# in a document and across documents, so their parse is cached by the matches' groups.
+def _candidates(doc: Doc, rules: dict) -> list:
+    """Every rule's matches that lie inside one main block."""
+    folded, cands = doc.folded, []
+    spans = doc.main_spans()
+    starts = [s for s, _ in spans]
+    for rule in rules["rules"]:
+        if not may_match(rule, folded):
+            continue
+        for m in rule.pat.finditer(folded):
+            s, e = m.span()
+            i = bisect.bisect_right(starts, s) - 1
+            if i >= 0 and e <= spans[i][1]:
+                cands.append((s, e, rule, m, None))
+    return cands
+
+
 def _select(cands: list) -> list:
-    """Non-overlapping winners: longer, then higher priority, then earlier, then rule id."""
+    """Non-overlapping winners: longer, then higher priority, then earlier, then rule id.
+    Candidates that overlap nothing win outright; the order above only decides inside a run
+    of overlapping ones (a choice there never affects another run)."""
+    kept, run, run_end = [], [], -1
+    for c in sorted(cands, key=_start):
+        if c[0] >= run_end and run:
+            kept.extend(run if len(run) == 1 else _greedy(run))
+            run = []
+        run.append(c)
+        run_end = max(run_end, c[1]) if len(run) > 1 else c[1]
+    if run:
+        kept.extend(run if len(run) == 1 else _greedy(run))
+    return kept
+
+
+def _start(c) -> int:
+    return c[0]
+
+
+def _greedy(cands: list) -> list:
     kept, starts = [], []
     for c in sorted(cands, key=lambda c: (c[0] - c[1], -c[2].priority, c[0], c[2].id)):
         s, e = c[0], c[1]
@@ -235,14 +390,18 @@ def _select(cands: list) -> list:
     return kept
 
 
-def _candidates(doc: Doc, rules: dict) -> list:
-    """Every rule's matches in the main blocks: (start, end, rule, groups)."""
-    folded, cands = doc.folded, []
-    for rule in rules["rules"]:
-        for m in rule.pat.finditer(folded):
-            if doc.in_main(m.start(), m.end()):
-                cands.append((m.start(), m.end(), rule, m.groupdict()))
-    return cands
+def groups_of(c) -> dict:
+    """The named groups of a candidate; a joined one has the set groups of both pieces."""
+    if c[4] is None:
+        return c[3].groupdict()
+    g = {k: v for k, v in groups_of(c[4]).items() if v}
+    g.update((k, v) for k, v in c[3].groupdict().items() if v)
+    return g
+
+
+def _key(c) -> tuple:
+    """What a candidate's meaning depends on: its rules and their groups (not the offsets)."""
+    return (c[2].id, c[3].groups(), None if c[4] is None else _key(c[4]))
 
 
 _YEAR_KEYS = ("year", "ryear", "ayear")
@@ -253,10 +412,10 @@ def compose(kept: list) -> list:
     (2024年, 今年, 同年) and the dated piece after it (11月19日, 前三季度, 国庆节); a day and its
     clock time (6月24日 + 12时55分). The right piece's rule id names the result."""
     out: list = []
-    for c in sorted(kept, key=lambda c: c[0]):
+    for c in kept:                                        # kept is in text order
         if out and out[-1][1] == c[0] and _joinable(out[-1], c):
             left = out[-1]
-            out[-1] = (left[0], c[1], c[2], {**{k: v for k, v in left[3].items() if v}, **{k: v for k, v in c[3].items() if v}})
+            out[-1] = (left[0], c[1], c[2], c[3], left)
             continue
         out.append(c)
     return out
@@ -265,20 +424,49 @@ def compose(kept: list) -> list:
 def _joinable(left, right) -> bool:
     for lk, rk in JOINS.items():
         if lk in left[2].joins and rk in right[2].joins:
+            lg = groups_of(left)
             if lk == "year":      # a bare year part only (not 2025年度, 2024—2026年) before a year-less piece
-                return not left[3].get("edge") and not left[3].get("year2") and \
-                    not any(right[3].get(k) for k in _YEAR_KEYS)
-            return not left[3].get("hour")
+                return not lg.get("edge") and not lg.get("year2") and \
+                    not any(right[3].groupdict().get(k) for k in _YEAR_KEYS)
+            return not lg.get("hour")
     return False
 
 
+def _meaning(c, rules: dict) -> tuple:
+    """(Expr, whether it is a range) of a candidate, cached across documents."""
+    cache, key = rules["parsed"], _key(c)
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > CACHE_SIZE:
+            cache.clear()
+        g = groups_of(c)
+        hit = cache[key] = (parse(g, rules["lex"]), _is_range(g))
+    return hit
+
+
+CACHE_SIZE = 200_000
+
+
+def _resolve(c, expr: R.Expr, ref, prev, rules: dict) -> R.Value:
+    cache, key = rules["resolved"], (_key(c), ref, prev if expr.reads_prev else None)
+    v = cache.get(key)
+    if v is None:
+        if len(cache) > CACHE_SIZE:
+            cache.clear()
+        v = cache[key] = R.resolve(expr, ref, prev)
+    return v
+
+
 def extract(doc: Doc, rules: dict) -> None:
-    folded, lex, ref = doc.folded, rules["lex"], doc.published
+    folded, text, lex, ref, doc_id = doc.folded, doc.text, rules["lex"], doc.published, doc.doc_id
+    reach = rules["anaphor_reach"]
+    rows = doc.rows.setdefault("dates", [])
     prev: R.Value | None = None
     prev_block, prev_end = None, -10**9
     block_starts = [b.start for b in doc.blocks]
-    for s, e, rule, groups in compose(_select(_candidates(doc, rules))):
-        expr = parse(groups, lex)
+    for c in compose(_select(_candidates(doc, rules))):
+        s, e = c[0], c[1]
+        expr, is_range = _meaning(c, rules)
         block = bisect.bisect_right(block_starts, s)
         # a bare day (23日) reads against an earlier date of its own paragraph, a day anaphor
         # (当天, 次日) against one at most anaphor_reach characters before it: on a page of
@@ -286,18 +474,18 @@ def extract(doc: Doc, rules: dict) -> None:
         if expr.day is not None and expr.month is None:
             usable = block == prev_block
         elif expr.day_from == R.PREV:
-            usable = block == prev_block or s - prev_end <= rules["anaphor_reach"]
+            usable = block == prev_block or s - prev_end <= reach
         else:
             usable = True
-        v = R.resolve(expr, ref, prev if usable else None)
+        v = _resolve(c, expr, ref, prev if usable else None, rules)
         if v.start is not None and expr.anchors:
             prev, prev_block, prev_end = v, block, e
         q = qualifier(folded, s, e, lex)
-        if q == "since" and _is_range(groups) and folded[s - 1:s] in "从自":
+        if q == "since" and is_range and folded[s - 1:s] in "从自":
             q = None                                      # 从4月23日到27日: a range, not a start
-        doc.add("dates", {"start": s, "end": e, "text": doc.text[s:e],
-                          "value_start": v.start, "value_end": v.end, "grain": v.grain,
-                          "relative": v.relative, "qualifier": q, "rule_id": rule.id})
+        rows.append({"start": s, "end": e, "text": text[s:e],
+                     "value_start": v.start, "value_end": v.end, "grain": v.grain,
+                     "relative": v.relative, "qualifier": q, "rule_id": c[2].id, "doc_id": doc_id})
 
 
 def _is_range(groups: dict) -> bool:

@@ -67,9 +67,11 @@ def parse_range(s: str) -> tuple[float | None, float | None]:
 
 def _parse(s: str) -> float | None:
     try:
-        return _value(_TOKEN.findall(s))
+        v = _value(_TOKEN.findall(s))
     except _Invalid:
         return None
+    # 2.47万亿 is 2.47 * 1e12 = 2470000000000.0005 in binary floats: keep 15 significant digits
+    return None if v is None else float(f"{v:.15g}")
 
 
 def _value(tokens: list[str]) -> float | None:

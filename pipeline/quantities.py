@@ -29,7 +29,7 @@ from .rules import (LDict, Pattern, Where, alternation, check_examples, check_ke
                     expect_enum, expect_str_list)
 
 FIELDS = ("value", "value_max", "unit", "dimension", "approx")
-NUMBER_KINDS = ("year", "one", "bare_magnitude", "chinese", "arabic")
+NUMBER_KINDS = ("year", "one", "bare_magnitude", "leading_zero", "chinese", "arabic")
 BARE_MAGNITUDES = frozenset("百千万亿")
 MAGNITUDE_CHARS = "万亿"
 CN_DIGITS = frozenset("零〇一二两三四五六七八九")
@@ -135,7 +135,7 @@ _GROUP = re.compile(r"\(\?P<(\w+)>")
 # strings that make a badly nested pattern backtrack; each is tried at growing lengths, so an
 # exponential pattern is caught at ~20 characters (before it can hang) and a quadratic one later
 _PROBE_UNITS = ("1", "1,", "一", "1、", "1万", "1.1", "数十", "十")
-_PROBE_LENGTHS = (8, 10, 12, 14, 16, 18, 20, 64, 256, 1000, 3000)
+_PROBE_LENGTHS = (8, 10, 12, 14, 16, 18, 20, 64, 400, 2000)
 PROBE_SECONDS = 0.1
 
 
@@ -183,17 +183,28 @@ def _compile_units(data, w: Where) -> dict[str, Unit]:
 
 
 def _unit_alternation(units) -> str:
-    """Longest first; a unit followed by a guard continuation (家庭, 期间, 人口) is not a unit, and a
-    Latin unit must not run on into more letters (3GPP)."""
-    out = []
-    for u in sorted(units, key=lambda x: (-len(x.surface), x.surface)):
-        alt = regex.escape(u.surface)
-        if u.not_before:
-            alt += "(?!" + "|".join(regex.escape(x) for x in u.not_before) + ")"
+    """The lexicon as a regex trie (个(?:百分点|多月|月|...)|家|...): one branch per first
+    character, longest continuation first, so a unit is matched in a few steps. A unit followed
+    by a guard continuation (家庭, 期间, 人口) is not a unit, and a Latin unit must not run on
+    into more letters (3GPP)."""
+    def guard(u: Unit) -> str:
+        g = "(?!" + "|".join(re.escape(x) for x in u.not_before) + ")" if u.not_before else ""
         if u.surface[-1].isascii() and u.surface[-1].isalpha():
-            alt += "(?![A-Za-z0-9])"
-        out.append(alt)
-    return "(?:" + "|".join(out) + ")"
+            g += "(?![A-Za-z0-9])"
+        return g
+
+    def trie(items: list[tuple[str, str]]) -> str:
+        branches: dict[str, list[tuple[str, str]]] = {}
+        ends = []
+        for rest, g in items:
+            if rest:
+                branches.setdefault(rest[0], []).append((rest[1:], g))
+            else:
+                ends.append(g)
+        alts = [re.escape(ch) + trie(sub) for ch, sub in sorted(branches.items())] + ends
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return trie([(u.surface, guard(u)) for u in units])
 
 
 def _expand(pattern: str, parts: dict[str, str], w: Where) -> str:
@@ -301,22 +312,26 @@ def extract(doc: Doc, rules: dict) -> None:
     spans = doc.main_spans() if doc.blocks else [(0, len(text))]
     for bs, be in spans:
         pos = bs
-        while True:
-            t = trigger.search(text, pos, be)
-            if t is None:
-                break
+        for t in trigger.finditer(text, bs, be):
             start = t.start()
-            pos = t.end()
+            if start < pos:
+                continue                  # inside a mention already read (a range, a list)
             m = alt.match(text, start, be)
             if m is None:
                 continue
             i = int(m.lastgroup[2:])
             rows = _rows(doc, m, maps[i], rs[i], rules)
-            while not rows and i + 1 < len(rs):        # excluded: the rules after it may still fit
-                i += 1
-                m = rs[i].rx.match(text, start, be)
-                if m is not None:
-                    rows = _rows(doc, m, rs[i].rx.groupindex, rs[i], rules)
+            # a structure (range, list: a higher priority) that is excluded falls back to the
+            # simpler rules after it (从2亿个到238亿个 gives 2亿个); rules of one priority exclude
+            # each other, so the fallback stops there
+            prio = rs[i].priority
+            for rule in rs[i + 1:] if not rows else ():
+                if rule.priority < prio:
+                    m = rule.rx.match(text, start, be)
+                    if m is not None:
+                        rows = _rows(doc, m, rule.rx.groupindex, rule, rules)
+                        if rows:
+                            break
             for row in rows:
                 row["doc_id"] = doc.doc_id
                 add.append(row)
@@ -426,6 +441,8 @@ def _number_kind(kind: str, nums: list[str]) -> bool:
         return any(numerals.looks_like_year(n) for n in nums)
     if kind == "bare_magnitude":
         return set(first) <= BARE_MAGNITUDES          # 百, 千万, 万亿: no digit, no 余/多
+    if kind == "leading_zero":
+        return len(first) > 1 and first[0] == "0" and first[1].isdigit()    # 01组, 02批
     if kind == "chinese":
         return not _is_arabic(first)
     return _is_arabic(first)
@@ -434,11 +451,15 @@ def _number_kind(kind: str, nums: list[str]) -> bool:
 def _excluded(text, start, end, nums, unit, dim, by_unit) -> str | None:
     """The id of the first exclusion whose conditions all hold, else None. by_unit maps a
     canonical unit (None: no unit) to the exclusions that can apply to it, in YAML order."""
+    kinds = None
     for x in by_unit.get(unit.unit if unit else None, ()):
         if x.dimensions is not None and dim not in x.dimensions:
             continue
-        if x.number is not None and not _number_kind(x.number, nums):
-            continue
+        if x.number is not None:
+            if kinds is None:
+                kinds = _kinds(nums)
+            if not kinds[x.number]:
+                continue
         if x.span is not None and not x.span.fullmatch(text, start, end):
             continue
         if x.after is not None and not x.after.holds(text, end):
@@ -449,6 +470,23 @@ def _excluded(text, start, end, nums, unit, dim, by_unit) -> str | None:
             continue
         return x.id
     return None
+
+
+class _kinds(dict):
+    """What the first number of a candidate is (one, chinese, ...); the year test, the only
+    costly one, is computed when first asked."""
+
+    def __init__(self, nums: list[str]):
+        first = nums[0]
+        arabic = _is_arabic(first)
+        super().__init__(one=first == "一", arabic=arabic, chinese=not arabic,
+                         bare_magnitude=not arabic and set(first) <= BARE_MAGNITUDES,
+                         leading_zero=len(first) > 1 and first[0] == "0" and first[1].isdigit())
+        self.nums = nums
+
+    def __missing__(self, kind: str) -> bool:
+        self[kind] = value = _number_kind(kind, self.nums)
+        return value
 
 
 def _overlaps_word(text: str, start: int, end: int, by_char: dict) -> bool:

@@ -19,11 +19,12 @@ Matching happens on doc.folded (full-width punctuation folded: `：` is `:` ther
 from __future__ import annotations
 
 import bisect
+import re
 
 import regex
 
 from .document import Doc
-from .rules import LDict, Pattern, Where, alternation, check_examples, check_keys, expect, expect_str_list
+from .rules import LDict, Pattern, RuleTimeout, Where, check_examples, check_keys, expect, expect_str_list
 
 _WORDS = ("title_endings", "speech_verbs", "speech_adverbs", "surnames", "name_stoplist", "question_labels",
           "answer_labels", "host_labels", "pronouns", "bodies", "presence_verbs")
@@ -31,6 +32,7 @@ _PATTERNS = ("reporter_label", "after_meeting_question", "speech_frame", "traili
 _FIELDS = ("speaker", "speaker_label", "speaker_role", "speaker_org", "kind", "cue")
 _SEP = r"[ \t]*"
 _STOP = r"\s,.:;!?。、“”()<>《》"          # characters a role or a speaker never contains (folded text)
+_CLAUSE_END = r"\n。!?;:,"                  # a reported-speech subject (speaker + frame) never spans these
 
 
 def compile_rules(data: LDict, path) -> dict:
@@ -57,10 +59,10 @@ def compile_rules(data: LDict, path) -> dict:
     r["stop_set"] = frozenset(r["name_stoplist"])
     r["pronoun_set"] = frozenset(r["pronouns"])
     r["body_set"] = frozenset(r["bodies"])
-    ends = alternation(r["title_endings"])
+    ends = _trie(r["title_endings"])
     role = rf"(?:[^{_STOP}]{{0,30}}?{ends}、)*[^{_STOP}]{{0,30}}?{ends}"
     r["role_re"] = role
-    after = alternation(r["presence_verbs"] + r["speech_verbs"])
+    after = _trie(r["presence_verbs"] + r["speech_verbs"])
     # role + name in running text (lead, participant lists), anchored on the title ending (fast);
     # the role's start is found by scanning back to punctuation (`_role_start`)
     r["role_name"] = Pattern(rf"{ends}(?P<name>\p{{Han}}{{2,3}}?)(?=[,.;:。、\s(<]|$|{after}|等)",
@@ -74,29 +76,67 @@ def compile_rules(data: LDict, path) -> dict:
     r["title_person"] = Pattern(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}}?)(?=主持|答|就|宣布|表示|发表|谈|在|:|$)",
                                 where("turn.title_person"))
     r["title_role"] = Pattern(rf"(?P<role>{role})(?=主持|答|就|宣布|表示|发表|谈|:)", where("turn.title_role"))
-    qa = alternation(r["question_labels"] + r["answer_labels"] + r["host_labels"])
+    qa = _trie(r["question_labels"] + r["answer_labels"] + r["host_labels"])
     r["label"] = Pattern(
         rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<label>(?P<after>{r['after_meeting_question']})|(?P<qa>{qa})(?=[ \t]*:)"
         rf"|(?P<reporter>{r['reporter_label']})|(?P<name>\p{{Han}}{{2,4}}))(?P<cue>[ \t]*:)",
         where("turn.label"), regex.M)
     r["bare"] = Pattern(rf"^{_SEP}(?P<name>\p{{Han}}{{2,4}}){_SEP}$", where("turn.bare_name"), regex.M)
     r["heading"] = regex.compile(r"^[ \t]*#", regex.M)
-    verbs = alternation(r["speech_verbs"])
-    adv = alternation(r["speech_adverbs"])
+    verbs = _trie(r["speech_verbs"])
+    adv = _trie(r["speech_adverbs"])
     pre = rf"(?:{adv})?(?:{r['speech_frame']})?(?:{adv})?"
     cue = rf"{pre}{verbs}"
     r["reported"] = Pattern(rf"(?P<verb>{verbs})(?P<sep>[,:])", where("turn.reported"))
-    r["subject"] = regex.compile(rf"(?:^|(?<=[\n。!?;:,>]|[。!?]”))[ \t]*(?P<sp>[^{_STOP}]{{1,24}}?)(?P<pre>{pre})\Z")
-    r["quote_first"] = Pattern(rf"“(?P<q>[^“”\n]{{2,600}})”,?(?P<sp>[^{_STOP}]{{1,24}}?)(?P<cue>{cue})(?=[。,.]|$)",
+    # the subject runs from a clause start to the verb; it never spans a clause end (the frame
+    # 在…中 excludes them too): so the search may start after the last one (`_subject`)
+    r["subject"] = regex.compile(rf"(?:^|(?<=[\n。!?;:,>]|[。!?]”))(?=[^{_CLAUSE_END}]*\Z)[ \t]*"
+                                 rf"(?P<sp>[^{_STOP}]{{1,24}}?)(?P<pre>{pre})\Z")
+    r["clause_end"] = regex.compile(rf"[{_CLAUSE_END}]", regex.REVERSE)
+    # (?=…): a speech verb before the next clause end, else no speaker + cue can follow (fast fail)
+    r["quote_first"] = Pattern(rf"“(?P<q>[^“”\n]{{2,600}})”,?(?=[^{_CLAUSE_END}]*?{verbs})"
+                               rf"(?P<sp>[^{_STOP}]{{1,24}}?)(?P<cue>{cue})(?=[。,.]|$)",
                                where("turn.quote_first"), regex.M)
     r["trailing"] = regex.compile(r["trailing_markup"])
+    # scanners (stdlib `re`, far faster at finding literals): each finds the places where its
+    # pattern can start, and the pattern itself is then tried only there (`_finditer_at`)
+    r["ends_scan"] = re.compile(_trie(r["title_endings"]))
+    r["reported_scan"] = re.compile(rf"{_trie(r['speech_verbs'])}[,:]")
+    r["bare_scan"] = re.compile(r"\n(?=[ \t]*\S{2,4}[ \t]*(?:\n|\Z))")
+    r["role_cut"] = regex.compile(rf"[{_STOP.replace('、', '')}由]", regex.REVERSE)
     return r
 
 
+def _trie(words) -> str:
+    """A regex alternation of literal words as a prefix tree (`副(?:局长|主任)|…`). Both regex
+    engines try a flat alternation branch by branch; the tree shares prefixes (3x faster). It
+    matches as `alternation(words)` does, longest word first: the words that match at one place
+    are prefixes of one another, and the tree tries the longer continuation before stopping."""
+    tree: dict = {}
+    for w in words:
+        node = tree
+        for c in w:
+            node = node.setdefault(c, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        alts = [re.escape(c) + emit(node[c]) for c in sorted(node) if c]
+        if not alts:
+            return ""
+        body = "(?:" + "|".join(alts) + ")"
+        return body + "?" if "" in node else body
+    return emit(tree) or "(?!)"
+
+
 # --- people -------------------------------------------------------------------------------------
+_HAN = regex.compile(r"\p{Han}+")
+_TAG = regex.compile(r"<[^>]*>")
+_TITLE_DATE = regex.compile(r"^[\d年月日\s#]+")
+
+
 def _is_name(s: str, r: dict) -> bool:
     """A plausible Chinese personal name: 2-4 Han characters starting with a surname, not a stop word."""
-    if not 2 <= len(s) <= 4 or s in r["stop_set"] or not regex.fullmatch(r"\p{Han}+", s):
+    if not 2 <= len(s) <= 4 or s in r["stop_set"] or not _HAN.fullmatch(s):
         return False
     if s[:2] in r["surname2_set"] and len(s) >= 3:
         return True
@@ -106,23 +146,29 @@ def _is_name(s: str, r: dict) -> bool:
 _ORG_CACHE: dict = {}
 
 
-def _org_of(role: str, start: int | None, doc: Doc, org_rules: dict) -> str | None:
-    """The first organisation inside a role (`湖北省委副书记、省长` -> 中国共产党湖北省委员会)."""
-    key = (id(org_rules), role)
-    if _ORG_CACHE.get(key):                # a briefing repeats the same role hundreds of times
-        return _ORG_CACHE[key]
-    from . import organisations
-    find = getattr(organisations, "find_orgs", None)
-    if find is not None:
+def _find_orgs(text: str, org_rules: dict) -> tuple:
+    """organisations.find_orgs(text), cached: a briefing repeats the same roles, outlets and
+    bodies hundreds of times."""
+    key = (id(org_rules), text)
+    found = _ORG_CACHE.get(key)
+    if found is None:
+        from . import organisations
+        find = getattr(organisations, "find_orgs", None)
         try:
-            found = find(role, org_rules)
+            found = tuple(find(text, org_rules)) if find is not None else ()
         except Exception:                   # pragma: no cover - a neighbour stage mid-change
-            found = []
+            found = ()
         if len(_ORG_CACHE) > 50_000:
             _ORG_CACHE.clear()
-        _ORG_CACHE[key] = min(found)[2] if found else None
-        if found:
-            return min(found)[2]
+        _ORG_CACHE[key] = found
+    return found
+
+
+def _org_of(role: str, start: int | None, doc: Doc, org_rules: dict) -> str | None:
+    """The first organisation inside a role (`湖北省委副书记、省长` -> 中国共产党湖北省委员会)."""
+    found = _find_orgs(role, org_rules)
+    if found:
+        return min(found)[2]
     if start is not None:
         rows = [o for o in doc.rows.get("organisations", []) if start <= o["start"] < start + len(role)]
         if rows:
@@ -136,17 +182,8 @@ def _outlet(label: str, doc: Doc, org_rules: dict) -> str | None:
     outlet = outlet.strip("《》 ")
     if not outlet:
         return None
-    from . import organisations
-    find = getattr(organisations, "find_orgs", None)
-    if find is not None:
-        try:
-            found = find(outlet, org_rules)
-        except Exception:                   # pragma: no cover
-            found = []
-        whole = [f for f in found if f[0] == 0 and f[1] == len(outlet)]
-        if whole:
-            return whole[0][2]
-    return outlet
+    whole = [f for f in _find_orgs(outlet, org_rules) if f[0] == 0 and f[1] == len(outlet)]
+    return whole[0][2] if whole else outlet
 
 
 class People:
@@ -171,46 +208,132 @@ def _people(doc: Doc, r: dict, mains: list[tuple[int, int]]) -> tuple[People, st
     folded = doc.folded
     captions: set[int] = set()
     host = None
-    for m, s, e in _each(r["caption"], folded, mains):
-        if True:
-            c = r["role_full"].fullmatch(m.group("line"))
-            if c and _is_name(c.group("name"), r):
-                rs = m.start("line")
-                people.add(c.group("name"), doc.text[rs:rs + c.end("role")], rs, prefer=True)
-                captions.add(m.start())
-    for m, s, e in _each(r["role_name"], folded, mains):
-        if True:
-            name = m.group("name")
-            if _is_name(name, r) and name not in people:
-                rs = _role_start(folded, m.start(), s, r)
-                people.add(name, doc.text[rs:m.start("name")], rs)
-    for m, s, e in _each(r["host"], folded, mains):
-        if _is_name(m.group("name"), r):
-            host = m.group("name")
-            people.add(host, m.group("role") and doc.text[m.start("role"):m.end("role")], m.start("role"))
+    lo, hi = mains[0][0], mains[-1][1]
+    ends = list(_starts(r["ends_scan"], folded, lo, hi))
+    # a caption only counts when it is role + name, and a role ends with a title word: only the
+    # lines holding one can be captions
+    for m, s, e in _each(r["caption"], folded, mains, _line_starts(folded, ends)):
+        c = r["role_full"].fullmatch(m.group("line"))
+        if c and _is_name(c.group("name"), r):
+            rs = m.start("line")
+            people.add(c.group("name"), doc.text[rs:rs + c.end("role")], rs, prefer=True)
+            captions.add(m.start())
+    for m, s, e in _each(r["role_name"], folded, mains, ends):
+        name = m.group("name")
+        if _is_name(name, r) and name not in people:
+            rs = _role_start(folded, m.start(), s, r)
+            people.add(name, doc.text[rs:m.start("name")], rs)
+    if folded.find("主持", lo, hi) >= 0:                   # the host pattern ends with 主持
+        for m, s, e in _each(r["host"], folded, mains, _find_all(folded, "由", lo, hi)):
+            if _is_name(m.group("name"), r):
+                host = m.group("name")
+                people.add(host, m.group("role") and doc.text[m.start("role"):m.end("role")], m.start("role"))
     return people, host, captions
 
 
-def _each(pat: Pattern, folded: str, mains: list[tuple[int, int]]):
-    """One pass of `pat` over the whole text; yields (match, block start, block end) for matches
-    inside one main block (one regex pass is much cheaper than one per block)."""
-    starts = [s for s, e in mains]
-    for m in pat.finditer(folded, mains[0][0], mains[-1][1]):
-        i = bisect.bisect_right(starts, m.start()) - 1
+# --- scanning -----------------------------------------------------------------------------------
+# The regex module tries a pattern at every position of the text (5-30 M chars/s for the patterns
+# here). Each pattern can only start where something cheap to find is: a title word, a `:` on the
+# line, a `“`, a speech verb before `,`. Those places are found with str.find or stdlib `re`
+# (100+ M chars/s) and the rule pattern is tried only there, with the same bounds: the matches are
+# exactly those of `pat.finditer(folded, lo, hi)`.
+def _each(pat: Pattern, folded: str, mains: list[tuple[int, int]], starts):
+    """Matches of `pat` over the main blocks, tried at `starts` (sorted, every place a match can
+    start); yields (match, block start, block end) for matches inside one main block."""
+    bstarts = [s for s, e in mains]
+    for m in _finditer_at(pat, folded, starts, mains[0][0], mains[-1][1]):
+        i = bisect.bisect_right(bstarts, m.start()) - 1
         if i >= 0 and m.end() <= mains[i][1]:
             yield m, mains[i][0], mains[i][1]
+
+
+def _finditer_at(pat: Pattern, text: str, starts, lo: int, hi: int):
+    """pat.finditer(text, lo, hi) when every match starts at one of `starts` (sorted ascending)."""
+    rx, budget = pat.rx, pat.budget(text)
+    cur = lo
+    for p in starts:
+        if p < cur or p >= hi:
+            continue
+        try:
+            m = rx.match(text, p, hi, timeout=budget)
+        except TimeoutError:
+            raise RuleTimeout(f"rule {pat.rule_id}: pattern timed out on this document "
+                              f"(catastrophic backtracking?): {pat.source[:80]}") from None
+        if m:
+            yield m
+            cur = max(m.end(), p + 1)
+
+
+def _starts(scan: re.Pattern, text: str, lo: int, hi: int):
+    """Every place (overlapping ones too) in [lo, hi) where `scan` matches."""
+    m = scan.search(text, lo, hi)
+    while m:
+        yield m.start()
+        m = scan.search(text, m.start() + 1, hi)
+
+
+def _find_all(text: str, needle: str, lo: int, hi: int):
+    p = text.find(needle, lo, hi)
+    while p >= 0:
+        yield p
+        p = text.find(needle, p + 1, hi)
+
+
+def _line_starts(text: str, positions) -> list[int]:
+    """The starts of the lines holding `positions` (sorted), each once."""
+    out: list[int] = []
+    for p in positions:
+        ls = text.rfind("\n", 0, p) + 1
+        if not out or out[-1] != ls:
+            out.append(ls)
+    return out
+
+
+def _colon_lines(text: str, lo: int, hi: int) -> list[int]:
+    """The starts of the lines in [lo, hi) that hold a `:` (a transcript label ends with one)."""
+    out: list[int] = []
+    p = text.find(":", lo, hi)
+    while p >= 0:
+        out.append(text.rfind("\n", 0, p) + 1)
+        nl = text.find("\n", p, hi)
+        if nl < 0:
+            break
+        p = text.find(":", nl, hi)
+    return out
+
+
+def _short_lines(text: str, r: dict, lo: int, hi: int) -> list[int]:
+    """The starts of the lines in [lo, hi) whose text is 2-4 characters (bare name lines)."""
+    return [lo] + [m.end() for m in r["bare_scan"].finditer(text, lo, hi)]     # lo is a line start
+
+
+def _heading_lines(text: str) -> list[int]:
+    """The starts of the lines whose first character after spaces is `#` (as `^[ \t]*#`)."""
+    out: list[int] = []
+    p = text.find("#")
+    while p >= 0:
+        ls = text.rfind("\n", 0, p) + 1
+        if not text[ls:p].strip(" \t"):
+            out.append(ls)
+        nl = text.find("\n", p)
+        if nl < 0:
+            break
+        p = text.find("#", nl)
+    return out
 
 
 def _role_start(folded: str, ending: int, floor: int, r: dict) -> int:
     """Where the role that ends with the title word at `ending` starts: back to punctuation or 由."""
     lo = max(floor, ending - 40)
-    m = r["role_back"].search(folded, lo, ending)
-    return m.start() if m else ending
+    m = r["role_cut"].search(folded, lo, ending)           # the last character a role cannot hold
+    return m.end() if m else lo
 
 
 def _title_person(doc: Doc, r: dict) -> tuple[str | None, str | None]:
     """(name, role) of the person a briefing's title names: `…外交部发言人陆慷主持例行记者会`."""
-    title = regex.sub(r"^[\d年月日\s#]+", "", doc.title or "")       # the date heading a briefing's title
+    title = _TITLE_DATE.sub("", doc.title or "")       # the date heading a briefing's title
+    if not r["ends_scan"].search(title):                # both patterns need a role: a title word
+        return None, None
     m = r["title_person"].search(title)
     if m and _is_name(m.group("name"), r):
         return m.group("name"), m.group("role")
@@ -242,7 +365,7 @@ def _boundaries(doc: Doc, r: dict, events: list[int]) -> list[int]:
     """Positions where a turn's text must stop: other turns, captions, headings, non-main blocks."""
     out = list(events)
     out += [b.start for b in doc.blocks if b.label != "main"]
-    out += [m.start() for m in r["heading"].finditer(doc.folded)]
+    out += _heading_lines(doc.folded)
     out.append(len(doc.text))
     return sorted(set(out))
 
@@ -265,7 +388,8 @@ def _skip_space(text: str, pos: int, end: int) -> int:
 def _transcript(doc, r, org_rules, mains, people, host, captions, tname, trole) -> list[dict]:
     folded, text = doc.folded, doc.text
     found = []            # (line_start, label_start, label_end, cue, text_start, type, label)
-    for m, s, e in _each(r["label"], folded, mains):
+    lo, hi = mains[0][0], mains[-1][1]
+    for m, s, e in _each(r["label"], folded, mains, _colon_lines(folded, lo, hi)):
         if True:
             kind = "after" if m.group("after") else "qa" if m.group("qa") else \
                 "reporter" if m.group("reporter") else "name"
@@ -275,7 +399,7 @@ def _transcript(doc, r, org_rules, mains, people, host, captions, tname, trole) 
             cue_s = m.start("cue") + len(m.group("cue")) - 1
             found.append((m.start(), m.start("label"), m.end("label"), text[cue_s], _skip_space(text, m.end(), e),
                           kind, label))
-    for m, s, e in _each(r["bare"], folded, mains):
+    for m, s, e in _each(r["bare"], folded, mains, _short_lines(folded, r, lo, hi)):
         if True:
             name = m.group("name")
             if m.start() in captions or not (name in people or (_is_name(name, r) and found)):
@@ -375,35 +499,39 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
         return i >= 0 and covered[i][0] <= pos < covered[i][1]
 
     cands = []     # (label_start, label_end, cue_start, cue_end, text_start, text_end or None, block span)
-    for m, bs, be in _each(r["reported"], folded, mains):
-        if True:
-            if inside_turn(m.start()):
-                continue
-            sub = r["subject"].search(folded, max(bs, m.start() - 60), m.start())
-            if sub:
-                cands.append((sub.start("sp"), sub.end("sp"), sub.start("pre"), m.end("verb"),
-                              _skip_space(text, m.end(), be), None, bs, be))
-    for m, bs, be in _each(r["quote_first"], folded, mains):
-        if True:
-            if not inside_turn(m.start()):
-                cands.append((m.start("sp"), m.end("sp"), m.start("cue"), m.end("cue"), m.start("q"), m.end("q"),
-                              bs, be))
+    lo, hi = mains[0][0], mains[-1][1]
+    for m, bs, be in _each(r["reported"], folded, mains, _starts(r["reported_scan"], folded, lo, hi)):
+        if inside_turn(m.start()):
+            continue
+        sub = _subject(folded, max(bs, m.start() - 60), m.start(), r)
+        if sub:
+            cands.append((sub.start("sp"), sub.end("sp"), sub.start("pre"), m.end("verb"),
+                          _skip_space(text, m.end(), be), None, bs, be))
+    for m, bs, be in _each(r["quote_first"], folded, mains, _find_all(folded, "“", lo, hi)):
+        if not inside_turn(m.start()):
+            cands.append((m.start("sp"), m.end("sp"), m.start("cue"), m.end("cue"), m.start("q"), m.end("q"),
+                          bs, be))
     if not cands:
         return []
     cands.sort()
     # named and institutional speakers first (they add people), then pronouns against them
-    whos = [None if text[c[0]:c[1]] in r["pronoun_set"] else _speaker(text[c[0]:c[1]], c[0], c[6], doc, r, org_rules, people)
-            for c in cands]
-    names_seen = _name_positions(doc, people)
-    bstarts = [s for s, e in mains]
-    for i, c in enumerate(cands):
-        if text[c[0]:c[1]] in r["pronoun_set"]:
-            j = bisect.bisect_left(names_seen, (c[0], "")) - 1
-            # the antecedent must be near: in this paragraph or the one before (else unknown: no turn)
-            k = bisect.bisect_right(bstarts, c[6]) - 1
-            near = bstarts[k - 1] if k >= 1 else 0
-            if j >= 0 and names_seen[j][0] >= near:
-                whos[i] = (*_person(names_seen[j][1], doc, org_rules, people), "turn.reported_pronoun")
+    org_at: dict = {}                       # resolved organisation rows by span, the first one wins
+    for o in doc.rows.get("organisations", []):
+        org_at.setdefault((o["start"], o["end"]), o["name"])
+    pronoun = [text[c[0]:c[1]] in r["pronoun_set"] for c in cands]
+    whos = [None if p else _speaker(text[c[0]:c[1]], c[0], c[6], doc, r, org_rules, people, org_at)
+            for c, p in zip(cands, pronoun)]
+    if any(pronoun):
+        names_seen = _name_positions(doc, people)
+        bstarts = [s for s, e in mains]
+        for i, c in enumerate(cands):
+            if pronoun[i]:
+                j = bisect.bisect_left(names_seen, (c[0], "")) - 1
+                # the antecedent must be near: in this paragraph or the one before (else unknown: no turn)
+                k = bisect.bisect_right(bstarts, c[6]) - 1
+                near = bstarts[k - 1] if k >= 1 else 0
+                if j >= 0 and names_seen[j][0] >= near:
+                    whos[i] = (*_person(names_seen[j][1], doc, org_rules, people), "turn.reported_pronoun")
     accepted = [(c, w) for c, w in zip(cands, whos) if w is not None]
     out = []
     for i, ((ls, le, cs, ce, ts, te, bs, be), who) in enumerate(accepted):
@@ -424,6 +552,13 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
     return out
 
 
+def _subject(folded: str, lo: int, verb: int, r: dict):
+    """The speaker (+ frame) before the speech verb at `verb`, searched back to `lo`. A match
+    cannot hold a clause end, so it starts after the last one: the search starts there."""
+    cut = r["clause_end"].search(folded, lo, verb)
+    return r["subject"].search(folded, cut.end() if cut else lo, verb)
+
+
 def _next_non_main(doc: Doc, pos: int) -> int:
     for b in doc.blocks:
         if b.start >= pos and b.label != "main":
@@ -440,45 +575,38 @@ def _name_positions(doc: Doc, people: People) -> list[tuple[int, str]]:
     names = [n for n in people.role if n]
     if not names:
         return []
-    pat = regex.compile(alternation(names))
+    pat = re.compile(_trie(names))          # literal words: stdlib re finds the same, much faster
     return [(m.start(), m.group()) for m in pat.finditer(doc.folded)]
 
 
-def _speaker(sp: str, ls: int, bs: int, doc: Doc, r: dict, org_rules: dict, people: People):
+def _speaker(sp: str, ls: int, bs: int, doc: Doc, r: dict, org_rules: dict, people: People, org_at: dict):
     """(speaker, role, org, rule_id) for a reported-speech subject, or None when it is not a speaker."""
     person = lambda name: _person(name, doc, org_rules, people)
     if sp in people or _is_name(sp, r):
         if sp not in people:
             people.add(sp, None, None)
         return (*person(sp), "turn.reported_speech")
-    m = r["role_full"].fullmatch(sp)
+    m = r["role_full"].fullmatch(sp) if r["ends_scan"].search(sp) else None      # a role has a title word
     if m and _is_name(m.group("name"), r):
         people.add(m.group("name"), m.group("role"), ls)
         return (*person(m.group("name")), "turn.reported_speech")
     # a body heading its paragraph: 会议指出 / 国务院强调
     head = doc.text[bs:ls]
-    if head.strip() and regex.sub(r"<[^>]*>", "", head).strip():
+    if head.strip() and _TAG.sub("", head).strip():
         return None
     if sp in r["body_set"]:
         return None, None, sp, "turn.reported_body"
-    org = _whole_org(sp, ls, doc, org_rules)
+    org = _whole_org(sp, ls, org_at, org_rules)
     if org:
         return None, None, org, "turn.reported_body"
     return None
 
 
-def _whole_org(sp: str, ls: int, doc: Doc, org_rules: dict) -> str | None:
-    for o in doc.rows.get("organisations", []):
-        if o["start"] == ls and o["end"] == ls + len(sp):
-            return o["name"]
-    from . import organisations
-    find = getattr(organisations, "find_orgs", None)
-    if find is not None:
-        try:
-            found = find(sp, org_rules)
-        except Exception:                   # pragma: no cover
-            found = []
-        for s, e, name, kind in found:
-            if s == 0 and e == len(sp):
-                return name
+def _whole_org(sp: str, ls: int, org_at: dict, org_rules: dict) -> str | None:
+    """The organisation the subject is, whole: a resolved row at that span, or find_orgs on it."""
+    if (ls, ls + len(sp)) in org_at:
+        return org_at[ls, ls + len(sp)]
+    for s, e, name, kind in _find_orgs(sp, org_rules):
+        if s == 0 and e == len(sp):
+            return name
     return None

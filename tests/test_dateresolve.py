@@ -110,3 +110,22 @@ DAY = Value(D("2023-05-08"), D("2023-05-08"), "day", False)
 ])
 def test_anaphora(expr, ref, prev, want):
     assert span(expr, ref, prev) == want
+
+
+@pytest.mark.parametrize("expr", [
+    Expr(year=2024), Expr(year=2024, month=5, day=3), Expr(month=5, nearest=True), Expr(year_from=REF),
+    Expr(year_from=REF, quarter=3), Expr(year=2021, end_year=2025), Expr(plan=14), Expr(day_from=REF),
+    Expr(month_from=REF, month_offset=-1, edge="last"), Expr(year_from=REF, half=1, edge="last"),
+    Expr(year_from=REF, months_upto=10), Expr(month=10, day=1, nearest=True, clock=True),
+])
+def test_reads_prev_false_means_prev_is_ignored(expr):
+    # dates.py reuses a value across previous dates when reads_prev is False
+    assert not expr.reads_prev
+    for ref in (None, "2024-03-01"):
+        assert len({span(expr, ref, p) for p in (None, Y2019, Q1_2019, FEB_2024, DAY)}) == 1
+
+
+@pytest.mark.parametrize("expr", [Expr(day=9), Expr(clock=True), Expr(same_period=True),
+                                  Expr(year_from=PREV), Expr(month_from=PREV), Expr(day_from=PREV)])
+def test_reads_prev_true(expr):
+    assert expr.reads_prev

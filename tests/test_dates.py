@@ -117,3 +117,29 @@ def test_corpus_rows_are_well_formed(engine):
             assert r["grain"] in GRAINS and r["qualifier"] in (None, *QUALIFIERS)
             if r["value_start"] is not None:
                 assert r["value_start"] <= r["value_end"], r
+
+
+# --- the literal gate that skips a rule on a document without its strings -------------------------
+@pytest.mark.parametrize("pattern,want", [
+    (r"(?<!每)(?P<half>上|下)半年(?P<edge>末)?", ("半年",)),
+    (r"(?P<r>(?:今|去)年)(?!纪)", ("今年", "去年")),
+    (r"(?:(?P<r>今年)年?|(?<![每一])年)(?P<edge>初|底)", ("年初", "年底")),
+    (r"(?P<y>\d{4})(?P<s>[-/])\d\d(?P=s)\d\d", ("-", "/")),
+    (r"\d+[a-z]*", None),                                  # nothing required
+    (r"(?i)ab", None),                                     # case-insensitive: not a literal
+    (r"x?y?", None),                                       # may match the empty string
+])
+def test_required_literals(pattern, want):
+    assert dates.required_literals(pattern) == want
+
+
+def test_every_example_row_holds_a_required_literal(engine):
+    # the gate may skip a rule only on text it cannot match: every row of every example passes it
+    from pipeline.process import DEFAULT_RULES_DIR
+    from pipeline.rules import load_yaml
+    data = load_yaml(DEFAULT_RULES_DIR / "dates.yaml")
+    rules = {r.id: r for r in engine.rules["dates"]["rules"]}
+    texts = [ex["text"] for r in data["rules"] for ex in (r.get("examples") or []) + (r.get("counter") or [])]
+    for text in texts:
+        for row in engine.process_text(text, "t")["dates"]:
+            assert dates.may_match(rules[row["rule_id"]], dates.fold_width(row["text"])), row

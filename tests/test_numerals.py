@@ -64,3 +64,9 @@ def test_looks_like_year(text, year):
 
 def test_approx_marks():
     assert has_approx_mark("10余") and has_approx_mark("5000多万") and not has_approx_mark("5000万")
+
+
+def test_magnitudes_give_exact_values():
+    """regression: 2.47 * 1e12 is 2470000000000.0005 in binary floating point"""
+    assert parse_number("2.47万亿") == 2.47e12
+    assert parse_number("5.79万") == 57900

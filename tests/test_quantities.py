@@ -63,8 +63,10 @@ def test_a_full_width_comma_is_not_a_thousands_separator(engine):
     assert [r["value"] for r in _rows(engine, "新增5,300家企业。")] == [5300]
 
 
-def test_a_change_is_not_a_range(engine):
-    rows = _rows(engine, "注册量从2亿个增加到238亿个。")
+@pytest.mark.parametrize("text", ["注册量从2亿个增加到238亿个。", "注册量从2亿个到238亿个。"])
+def test_a_change_is_not_a_range(engine, text):
+    """after 从 an excluded range falls back to the plain numbers (regression: 2亿个 was lost)"""
+    rows = _rows(engine, text)
     assert [(r["text"], r["value_max"]) for r in rows] == [("2亿个", None), ("238亿个", None)]
 
 
