@@ -1,8 +1,8 @@
-# Two entry points: `make run` and `make test`. Both create .venv when missing.
+# Two entry points: `make run` and `make test`. Both create .venv when it is missing and
+# (re)install the package when pyproject.toml changes.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench clean
 
@@ -10,17 +10,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test,fast,dask]'
-	touch $(STAMP)
+$(VENV)/.run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[fast]'
+	touch $@
 
-run: $(STAMP)
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test,fast,dask]'
+	touch $@ $(VENV)/.run
+
+run: $(VENV)/.run
 	$(BIN)/pipeline run seeds -o outputs
 
-test: $(STAMP)
+test: $(VENV)/.test
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(VENV)/.run
 	$(BIN)/pipeline bench
 
 clean:
