@@ -98,6 +98,8 @@ def _lexicon(d, w: Where) -> dict:
                 expect_enum(v, ("until", "since"), w, f"qualifiers.{side}.{k}")
         lex[f"q_{side}"] = dict(words)
         lex[f"q_{side}_lens"] = sorted({len(k) for k in words}, reverse=True)
+    lex["q_before_ends"] = frozenset(k[-1] for k in lex["q_before"])
+    lex["q_after_starts"] = frozenset(k[0] for k in lex["q_after"])
     return lex
 
 
@@ -329,6 +331,8 @@ def qualifier(folded: str, start: int, end: int, lex: dict) -> str | None:
     while end < len(folded) and folded[end] == " ":
         end += 1
     before, after = lex["q_before"], lex["q_after"]
+    if folded[start - 1:start] not in lex["q_before_ends"] and folded[end:end + 1] not in lex["q_after_starts"]:
+        return None                                       # most dates: no qualifier word can touch them
     for k in lex["q_before_lens"]:                        # longest first: 截止到 before 到
         if k <= start and folded[start - k:start] in before:
             return before[folded[start - k:start]]
