@@ -436,23 +436,34 @@ def _joinable(left, right) -> bool:
     return False
 
 
-def _meaning(c, rules: dict) -> tuple:
-    """(Expr, whether it is a range) of a candidate, cached across documents."""
-    cache, key = rules["parsed"], _key(c)
+# how far back a candidate may look for the date it reads against (see extract)
+ANY, SAME_BLOCK, NEARBY = 0, 1, 2
+
+
+def _meaning(key: tuple, c, rules: dict) -> tuple:
+    """(Expr, is a range, reads the previous date, anchors later ones, how far back it looks)
+    of a candidate, cached across documents by what it depends on (_key)."""
+    cache = rules["parsed"]
     hit = cache.get(key)
     if hit is None:
         if len(cache) > CACHE_SIZE:
             cache.clear()
         g = groups_of(c)
-        hit = cache[key] = (parse(g, rules["lex"]), _is_range(g))
+        expr = parse(g, rules["lex"])
+        # a bare day (23日) reads against an earlier date of its own paragraph, a day anaphor
+        # (当天, 次日) against one at most anaphor_reach characters before it: on a page of
+        # several stories the previous date may belong to another one (then: the reference)
+        back = SAME_BLOCK if expr.day is not None and expr.month is None else \
+            NEARBY if expr.day_from == R.PREV else ANY
+        hit = cache[key] = (expr, _is_range(g), expr.reads_prev, expr.anchors, back)
     return hit
 
 
 CACHE_SIZE = 200_000
 
 
-def _resolve(c, expr: R.Expr, ref, prev, rules: dict) -> R.Value:
-    cache, key = rules["resolved"], (_key(c), ref, prev if expr.reads_prev else None)
+def _value(key: tuple, expr: R.Expr, ref, prev, rules: dict) -> R.Value:
+    cache = rules["resolved"]
     v = cache.get(key)
     if v is None:
         if len(cache) > CACHE_SIZE:
@@ -470,19 +481,16 @@ def extract(doc: Doc, rules: dict) -> None:
     block_starts = [b.start for b in doc.blocks]
     for c in compose(_select(_candidates(doc, rules))):
         s, e = c[0], c[1]
-        expr, is_range = _meaning(c, rules)
+        key = _key(c)
+        expr, is_range, reads_prev, anchors, back = _meaning(key, c, rules)
         block = bisect.bisect_right(block_starts, s)
-        # a bare day (23日) reads against an earlier date of its own paragraph, a day anaphor
-        # (当天, 次日) against one at most anaphor_reach characters before it: on a page of
-        # several stories the previous date may belong to another one (then: the reference)
-        if expr.day is not None and expr.month is None:
-            usable = block == prev_block
-        elif expr.day_from == R.PREV:
-            usable = block == prev_block or s - prev_end <= reach
+        if not reads_prev:                                # the value depends on the reference only
+            v = _value((key, ref), expr, ref, None, rules)
         else:
-            usable = True
-        v = _resolve(c, expr, ref, prev if usable else None, rules)
-        if v.start is not None and expr.anchors:
+            usable = back == ANY or block == prev_block or (back == NEARBY and s - prev_end <= reach)
+            p = prev if usable else None
+            v = _value((key, ref, p), expr, ref, p, rules)
+        if anchors and v.start is not None:
             prev, prev_block, prev_end = v, block, e
         q = qualifier(folded, s, e, lex)
         if q == "since" and is_range and folded[s - 1:s] in "从自":
