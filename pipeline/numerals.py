@@ -8,6 +8,7 @@ Extractors find a span with a rule; this module turns its number text into a val
     百余  5000多万                                                  (余/多: approximation marks,
                                                                      ignored here; callers set approx)
     数百  几十万  十几                                              -> None (cannot be known)
+    万  亿  万亿  百亿                                              -> one 万/亿 (上万人, 超百亿元)
     五六  两三  七八十                                              -> a range (parse_range)
     百分之五十                                                      -> 50 (the percent value)
 
@@ -122,7 +123,9 @@ def _value(tokens: list[str]) -> float | None:
             cur, run, arabic, last_small, last_unit, zero, seen = None, 0, False, u, u, False, True
         elif tok in BIG:
             u = BIG[tok]
-            if not seen or run > 1 and last_unit is not None:
+            if not seen:                                 # 万人, 亿元 after 上/超: one 万, one 亿
+                cur, seen = 1.0, True
+            elif run > 1 and last_unit is not None:
                 raise _Invalid
             part = sec + (cur or 0.0)
             frac = 0.0

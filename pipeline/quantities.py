@@ -286,7 +286,7 @@ def _by_char(words: list[str]) -> dict[str, tuple[tuple[str, int], ...]]:
 
 def _compile_approx(data, w: Where) -> dict:
     check_keys(data, w, required=("prefix", "suffix"),
-               optional=("suffix_dimensions", "suffix_not_before", "recent_prefix"))
+               optional=("suffix_dimensions", "suffix_not_before", "recent_prefix", "prefix_needs"))
     out = {}
     for side in ("prefix", "suffix"):
         table = {}
@@ -301,6 +301,11 @@ def _compile_approx(data, w: Where) -> dict:
     out["suffix_dimensions"] = {k: frozenset(v) for k, v in (data.get("suffix_dimensions") or {}).items()}
     out["suffix_not_before"] = {k: tuple(v) for k, v in (data.get("suffix_not_before") or {}).items()}
     out["recent_prefix"] = {k: frozenset(v) for k, v in (data.get("recent_prefix") or {}).items()}
+    out["prefix_needs"] = {}
+    for k, v in (data.get("prefix_needs") or {}).items():
+        if k not in out["prefix"]:
+            raise w.at(data["prefix_needs"]).error(f"prefix_needs: {k!r} is not a prefix qualifier")
+        out["prefix_needs"][k] = frozenset(expect(v, str, w, f"prefix_needs.{k}"))
     return out
 
 
@@ -508,6 +513,11 @@ def _approx(text, start, end, dim, written, ax, prefix=True, suffix=True) -> str
             if start >= k:
                 word = text[start - k:start]
                 kind = ax["prefix"].get(word)
+                needs = ax["prefix_needs"].get(word)
+                if needs is not None and text[start] not in needs:
+                    continue                          # 上三个月: not 上千名
+                if kind == "eq":
+                    break                             # 签约, 最近: not a qualifier; a suffix may be
                 if kind:
                     if dim in ax["recent_prefix"].get(word, ()):
                         return "eq"                   # 近五年来: the last five years

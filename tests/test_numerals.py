@@ -25,6 +25,9 @@ CASES = [
     ("百余", 100), ("10余", 10), ("300多", 300), ("5000多万", 5e7), ("十余万", 1e5),
     # percent words
     ("百分之五十", 50), ("百分之零点五", 0.5),
+    # a magnitude alone is one of it (上万人, 超亿元, 近百个, 突破万亿元: the extractor reads
+    # these only after a qualifier)
+    ("万", 1e4), ("亿", 1e8), ("万亿", 1e12), ("百亿", 1e10), ("千万", 1e7), ("万余", 1e4),
 ]
 
 
@@ -40,7 +43,7 @@ def test_vague_numbers_have_no_value(text):
     assert is_vague(text)
 
 
-@pytest.mark.parametrize("text", ["百千万", "十百", "万", "万亿", "1.2.3", "3五", "", "点五"])
+@pytest.mark.parametrize("text", ["百千万", "十百", "万万", "1.2.3", "3五", "", "点五"])
 def test_invalid_numerals_give_none(text):
     assert parse_number(text) is None
 
