@@ -22,7 +22,7 @@ except ImportError:                                       # pragma: no cover
 
 from . import dateresolve as R
 from .document import Doc, fold_width
-from .rules import (LDict, Pattern, Where, alternation, check_examples, check_keys, expect,
+from .rules import (LDict, Pattern, Where, alternation, check_examples, check_keys, expect, expect_str_list,
                     expect_enum)
 
 FIELDS = ("value_start", "value_end", "grain", "relative", "qualifier")
@@ -90,7 +90,9 @@ def _lexicon(d, w: Where) -> dict:
         if not m:
             raise w.error(f"holidays.{k}: {v!r} is not MM-DD")
         lex["holidays"][k] = (int(m.group(1)), int(m.group(2)))
-    q = check_keys(d["qualifiers"], w, required=("before", "after"))
+    q = check_keys(d["qualifiers"], w, required=("before", "after"), optional=("skip_before",))
+    lex["q_skip"] = frozenset(expect_str_list(q.get("skip_before") or [], w, "qualifiers.skip_before"))
+    lex["q_skip_lens"] = sorted({len(k) for k in lex["q_skip"]}, reverse=True)
     for side in ("before", "after"):
         words = expect(q[side], dict, w, f"qualifiers.{side}")
         for k, v in words.items():
@@ -334,6 +336,10 @@ def qualifier(folded: str, start: int, end: int, lex: dict) -> str | None:
     """截至/到 … → until, 自/从 … 以来 → since: the words right outside the span."""
     while start > 0 and folded[start - 1] == " ":         # 截至 2024年, 2023/05/06 10:30 起
         start -= 1
+    for k in lex["q_skip_lens"]:                          # 截至北京时间今天: the zone sits between
+        if k <= start and folded[start - k:start] in lex["q_skip"]:
+            start -= k
+            break
     while end < len(folded) and folded[end] == " ":
         end += 1
     before, after = lex["q_before"], lex["q_after"]
@@ -341,7 +347,10 @@ def qualifier(folded: str, start: int, end: int, lex: dict) -> str | None:
         return None                                       # most dates: no qualifier word can touch them
     for k in lex["q_before_lens"]:                        # longest first: 截止到 before 到
         if k <= start and folded[start - k:start] in before:
-            return before[folded[start - k:start]]
+            q = before[folded[start - k:start]]
+            if q is not None:
+                return q
+            break                                         # 达到: no preposition; 以来 may follow
     for k in lex["q_after_lens"]:                         # 前后 (null) before 前 (until)
         if folded[end:end + k] in after:
             return after[folded[end:end + k]]
