@@ -59,12 +59,13 @@ def _split_names(entry: str) -> list[str]:
     return [n.strip() for n in entry.split("|") if n.strip()]
 
 
-def _jieba_tags(stop_pos: set[str]) -> tuple[set[str], set[str]]:
-    """Words of jieba's dictionary whose tag ends a name (verbs, particles ...) and words tagged
-    as places or organisations (anchors). Read once per Engine."""
+def _jieba_tags(stop_pos: set[str], cross_pos: set[str]) -> tuple[set[str], set[str], set[str], set[str]]:
+    """Words of jieba's dictionary whose tag ends a name (verbs, particles ...), those among them
+    a loose edge may cross (verbs, adverbs ...), words tagged as places or organisations
+    (anchors) and the organisations alone. Read once per Engine."""
     import jieba
     path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
-    stop, anchor = set(), set()
+    stop, verbs, anchor, bodies = set(), set(), set(), set()
     with open(path, encoding="utf-8") as f:
         for line in f:
             parts = line.split()
@@ -73,26 +74,35 @@ def _jieba_tags(stop_pos: set[str]) -> tuple[set[str], set[str]]:
             w, tag = parts[0], parts[2]
             if tag in stop_pos:
                 stop.add(w)
+                if tag in cross_pos:
+                    verbs.add(w)
             elif tag in ("ns", "nt") and len(w) > 1:
                 anchor.add(w)
-    return stop, anchor
+                if tag == "nt":
+                    bodies.add(w)
+    return stop, verbs, anchor, bodies
 
 
 def compile_rules(data: LDict, path) -> dict:
     w = Where(path)
     check_keys(data, w, required=("table", "edge", "places", "prefixes", "inner", "subunits", "heads",
-                                  "bare", "canonical", "exclude", "gazetteer"), optional=("notes",))
+                                  "bare", "canonical", "kinds", "exclude", "gazetteer"), optional=("notes",))
     r: dict = {}
 
     # the left edge
     e = data["edge"]
     ew = w.at(e, e.get("id"))
-    check_keys(e, ew, required=("id", "stop_pos", "name_words", "stop_words", "hard_chars", "hard_pattern", "generic"),
+    check_keys(e, ew, required=("id", "stop_pos", "cross_pos", "verbs", "name_words", "name_pattern", "stop_words",
+                                "hard_chars", "hard_pattern", "generic"),
                optional=("examples", "counter"))
     check_examples(e, ew, FIELDS)
     name_words = set(expect_str_list(e["name_words"], ew, "name_words"))
-    jstop, janchor = _jieba_tags(set(expect_str_list(e["stop_pos"], ew, "stop_pos")))
-    r["stop"] = (jstop - name_words) | set(expect_str_list(e["stop_words"], ew, "stop_words"))
+    jstop, jverbs, janchor, r["bodies"] = _jieba_tags(set(expect_str_list(e["stop_pos"], ew, "stop_pos")),
+                                         set(expect_str_list(e["cross_pos"], ew, "cross_pos")))
+    more_verbs = set(expect_str_list(e["verbs"], ew, "verbs"))
+    r["stop"] = (jstop - name_words) | set(expect_str_list(e["stop_words"], ew, "stop_words")) | more_verbs
+    r["cross"] = (jverbs - name_words) | more_verbs
+    r["name_rx"] = Pattern(e["name_pattern"], ew).rx
     r["generic"] = set(expect_str_list(e["generic"], ew, "generic"))
     r["hard_rx"] = Pattern(e["hard_pattern"], ew).rx
     r["hard_stop"] = set(expect_str_list(e["stop_words"], ew, "stop_words")) | \
@@ -119,6 +129,8 @@ def compile_rules(data: LDict, path) -> dict:
     r["place_suffixes"] = tuple(sorted(suffixes, key=len, reverse=True))
     places = set(province_of) | set(city_of) | set(countries)
     r["places"] = places
+    r["stop"] -= places                               # 大同 (a city jieba tags as an adverb)
+    r["cross"] -= places
 
     # prefixes
     pf = data["prefixes"]
@@ -133,7 +145,8 @@ def compile_rules(data: LDict, path) -> dict:
     check_keys(inn, iw, required=("id", "words", "abbreviations"), optional=("examples", "counter"))
     check_examples(inn, iw, FIELDS)
     inner = expect_str_list(inn["words"], iw, "words")
-    r["inner_and"] = [(x, x.index("和")) for x in inner if "和" in x]
+    # inner parts joined by 和 / 与 (经济和信息化, 物流与采购): the joining word is not a stop there
+    r["inner_and"] = [(x, i) for x in inner for i, ch in enumerate(x) if ch in "和与"]
     expect(inn["abbreviations"], dict, iw, "abbreviations")
     inner_abbr = {k: v for k, v in inn["abbreviations"].items() if k != v}
     su = data["subunits"]
@@ -186,6 +199,21 @@ def compile_rules(data: LDict, path) -> dict:
     r["sub_abbr"] = sub_abbr
     r["sub_abbr_rx"] = re.compile(trie_regex(sub_abbr)) if sub_abbr else None
 
+    # kinds told by the name
+    kd = data["kinds"]
+    kw = w.at(kd, kd.get("id"))
+    check_keys(kd, kw, required=("id", "party_words", "not_party_words", "not_party_heads", "state_heads",
+                                 "not_state_words"), optional=("examples", "counter"))
+    check_examples(kd, kw, FIELDS)
+    r["party_kind"] = {"rx": re.compile(trie_regex(expect_str_list(kd["party_words"], kw, "party_words"))),
+                       "not_rx": re.compile(trie_regex(expect_str_list(kd["not_party_words"], kw, "not_party_words"))),
+                       "not_heads": set(expect_str_list(kd["not_party_heads"], kw, "not_party_heads"))}
+    foreign = sorted((c for c in countries if c != "中国" and len(c) > 1), key=len, reverse=True)
+    r["state_centre"] = {"heads": set(expect_str_list(kd["state_heads"], kw, "state_heads")),
+                         "rx": re.compile(trie_regex(foreign)),
+                         "not_rx": re.compile(trie_regex(expect_str_list(kd["not_state_words"], kw, "not_state_words")))}
+    r["date_countries"] = {c for c in countries if c == "日"}
+
     # exclusions
     x = data["exclude"]
     xw = w.at(x, x.get("id"))
@@ -219,11 +247,14 @@ def compile_rules(data: LDict, path) -> dict:
     r["party_heads_need_place"] = {"委"}
 
     # anchors: what makes a weak head's name part a real name
+    # jieba's organisation words that end with a head (财政经济委员会): a whole body
+    r["bodies"] = {b for b in r["bodies"] if _head_suffix(b, heads)}
     r["anchor_words"] = places | prefixes | set(gaz) | janchor
     suffix_alt = "|".join(re.escape(x) for x in sorted(suffixes, key=len, reverse=True))
     r["place_rx"] = re.compile(f".{{2,7}}?(?:{suffix_alt})")
     r["loose_anchor"] = places | prefixes | set(gaz) | {a for a in janchor if a.endswith(tuple(suffixes))}
     r["canon_cache"] = {}
+    r["legal_forms"] = ("集团股份有限公司", "集团有限公司", "股份有限公司", "有限责任公司", "有限公司")
     return r
 
 
@@ -334,22 +365,39 @@ def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accept
     k = words.containing(hs)
     if k is None or (words.tokens[k][0] < hs and folded[words.tokens[k][0]:he] in rules["stop"]):
         return None                                   # 主办, 举办: a verb, not a head
-    start = _left_edge(k, hs, he, folded, words, rules, accepted)
+    loose, strict = _left_edge(k, hs, he, folded, words, rules, accepted)
+    if strict is not None and loose < strict and _starts_anchored(folded[strict:hs], rules["loose_anchor"]):
+        # a name opens after the verb (李强会见|美国商会): the verb belongs to the sentence
+        row = _judge_from(strict, hs, he, folded, words, rules, accepted, ends)
+        if row is not None:
+            return row
+    return _judge_from(loose, hs, he, folded, words, rules, accepted, ends)
+
+
+def _judge_from(start: int, hs: int, he: int, folded: str, words: _Words, rules: dict, accepted, ends):
     lo = bisect.bisect_right(ends, start)
     inner = [x for x in ends[lo:bisect.bisect_right(ends, hs)]]     # names ending inside the name part
     return _judge(folded[start:he], start, hs, he, folded, rules, words, accepted, inner)
 
 
-def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> int:
-    """Take words left of the head while they can be part of a name.
+def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, int | None]:
+    """Take words left of the head while they can be part of a name; returns the loose and the
+    strict edge (None when it is the loose one).
 
     Two edges: the strict one stops at any word that cannot be in a name (jieba's verbs,
-    particles ...); the loose one only at hard stops (function words, titles, determiners of the
-    rules file). The loose edge wins when it starts on an anchor (a place or known name):
-    `武汉中小数转专家委员会` keeps its odd inner words because 武汉 opens it."""
-    hard, soft, tokens = rules["hard_stop"], rules["stop"], words.tokens
+    particles ...); the loose one goes on across ONE word of a kind jieba also puts inside
+    names (a verb or adverb: 航天飞行控制中心, 世界自然基金会) and stops at hard stops
+    (function words, titles, determiners of the rules file), at pronouns, prepositions and time
+    words (这家, 关于, 近日) and at a word right after an organisation (国办|通报表扬: the body
+    is the verb's subject). The loose edge is offered only when it starts on an anchor (a
+    place or known name): `武汉中小数转专家委员会` keeps its odd inner words because 武汉 opens
+    it; the caller tries the strict edge first (李强会见|美国商会)."""
+    hard, soft, cross, tokens = rules["hard_stop"], rules["stop"], rules["cross"], words.tokens
+    name_rx = rules["name_rx"]
     pos = tokens[k][0]
     strict = None
+    crossed = 0                                       # words of two or more characters crossed
+    ordinal_from = None                               # where the name starts when ordinals open it
     i = k - 1
     while i >= 0:
         s, e = tokens[i]
@@ -358,7 +406,7 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> int:
         w = folded[s:e]
         if rules["hard_rx"].fullmatch(w):
             break                                     # 八大, 十项: counts are not names
-        if w in hard or (w in soft and strict is None and not _fragment(i, tokens)):
+        if w in hard or (w in soft and not _fragment(i, tokens) and not name_rx.fullmatch(w)):
             jump = _inner_across(s, folded, rules)   # 经济和信息化: 和 inside an inner part
             if jump is not None:
                 while i >= 0 and tokens[i][0] > jump:
@@ -368,13 +416,28 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> int:
                 continue
             if w in hard:
                 break
-            strict = pos
+            if e - s > 1 and (w not in cross or crossed) or s in accepted or \
+                    (i > 0 and folded[tokens[i - 1][0]:s] in rules["bodies"]):
+                if strict is not None:
+                    return strict, None               # a second verb: a sentence, not a name
+                strict = pos
+                break
+            crossed += e - s > 1                      # one-character pieces (中, 转, 县) are free
+            strict = pos if strict is None else strict
         if e in accepted and _self_contained(folded[pos:he], rules):
             break                                     # 省委|省政府, 党中央|国务院: two bodies
+        if name_rx.fullmatch(w):
+            ordinal_from = pos if ordinal_from is None else ordinal_from
+        else:
+            ordinal_from = None
         pos, i = s, i - 1
     if strict is not None and not _starts_anchored(folded[pos:hs], rules["loose_anchor"]):
-        return strict
-    return pos
+        pos = strict
+    if folded[pos] in rules["date_countries"] and pos and folded[pos - 1].isdigit():
+        pos += 1                                      # 23日|中国共产党: 日 is the date, not Japan
+    if ordinal_from is not None and pos < ordinal_from:
+        pos = ordinal_from                            # a name does not open with 第十四届
+    return pos, (strict if strict is not None and strict > pos else None)
 
 
 _NAME_START = re.compile(r"[\u3400-\u9fffA-Za-z0-9]").match
@@ -400,7 +463,7 @@ def _starts_anchored(part: str, words: set) -> bool:
 
 def _inner_across(s: int, folded: str, rules) -> int | None:
     for word, off in rules["inner_and"]:
-        if folded[s] == "和" and folded.startswith(word, s - off):
+        if folded[s] == word[off] and folded.startswith(word, s - off):
             return s - off
     return None
 
@@ -448,7 +511,22 @@ def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, a
     if name.startswith(("中国共产党", "中共")) or (kind == "government" and span.startswith("中央")
                                                   and "政府" not in span):
         kind = "party"
+    elif kind in ("government", "association", "other"):
+        kind = _kind_by_name(name, head, name_part, kind, rules)
     return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": rid, "priority": 0}
+
+
+def _kind_by_name(name: str, head: str, name_part: str, kind: str, rules) -> str:
+    """Kinds the name itself tells (rules `kinds`): a party word makes a party or one of its
+    organs (朝鲜劳动党中央委员会, 德国基督教民主联盟), unless the head is a government named after
+    its ruling party; a foreign country's centre is a state agency (比利时网络安全中心)."""
+    pk = rules["party_kind"]
+    if head not in pk["not_heads"] and pk["rx"].search(pk["not_rx"].sub("", name)):
+        return "party"
+    sk = rules["state_centre"]
+    if kind == "other" and head in sk["heads"] and sk["rx"].match(name_part) and not sk["not_rx"].search(name_part):
+        return "government"
+    return kind
 
 
 def _words_of(start: int, end: int, words: _Words) -> list[str]:
@@ -490,7 +568,10 @@ def _canonical(span: str, rules: dict) -> str:
     name = span
     m = rules["gaz_prefix_rx"].match(name)          # 工信部信管局 -> 工业和信息化部信管局
     if m and rules["gaz"][m.group()][1] in ("government", "party", "media"):
-        name = rules["gaz"][m.group()][0] + name[m.end():]
+        full = rules["gaz"][m.group()][0]
+        name = full + name[m.end():]
+        if rules["gaz"][m.group()][1] == "party" and not full.startswith("中国共产党"):
+            return name                               # 民革北京市委: another party's committee
     if rules["sub_abbr_rx"] is not None:
         name = rules["sub_abbr_rx"].sub(lambda x: rules["sub_abbr"][x.group()], name)
     if rules["inner_abbr_rx"] is not None:
@@ -523,9 +604,19 @@ def _name_document(rows: list[dict], folded: str, rules: dict) -> None:
             if r["kind"] == "company" and r["name"] not in full and r["name"] == r["text"]:
                 for f in sorted(full, key=len):
                     short = r["name"]
-                    if len(f) > len(short) + 1 and (short in f or (short[0] == f[0] and _subsequence(short, f))):
+                    if len(f) > len(short) + 1 and (short in f or (short[0] == f[0] and _subsequence(short, f)
+                                                                   and 2 * len(short) >= len(_core(f, rules)))):
                         r["name"] = f
                         break
+
+
+def _core(full: str, rules) -> str:
+    """A company's full name without its legal form (中国远洋海运集团有限公司 -> 中国远洋海运): a
+    short form written as a subsequence must hold half of it (中车 is not 中国汽车技术研究中心)."""
+    for suffix in rules["legal_forms"]:
+        if full.endswith(suffix):
+            return full[: -len(suffix)]
+    return full
 
 
 def _subsequence(short: str, long: str) -> bool:

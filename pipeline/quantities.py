@@ -519,8 +519,8 @@ def _approx(text, start, end, dim, written, ax, prefix=True, suffix=True) -> str
                 if kind == "eq":
                     break                             # 签约, 最近: not a qualifier; a suffix may be
                 if kind:
-                    if dim in ax["recent_prefix"].get(word, ()):
-                        return "eq"                   # 近五年来: the last five years
+                    if dim in ax["recent_prefix"].get(word, ()) and text[start] not in BARE_MAGNITUDES:
+                        return "eq"                   # 近五年来: the last five years (近千年: nearly)
                     return kind
     if "多" in written or "余" in written:
         return "gt"                                   # 10余场, 300多家, 一年多, 3个多月

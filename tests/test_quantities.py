@@ -82,6 +82,15 @@ def test_recent_years_are_not_approximate(engine):
     assert [(r["text"], r["approx"]) for r in rows] == [("五年", "eq"), ("一倍", "lt")]
 
 
+def test_a_qualifier_for_bare_magnitudes_only(engine):
+    """上 qualifies 上千名 (about a thousand) but not 上三个月 (the last three months); a
+    magnitude alone after a qualifier is one of it (超百亿元 = 1e10)."""
+    rows = {r["text"]: (r["value"], r["approx"]) for r in _rows(
+        engine, "上千名演员参加，上三个月营收超百亿元，近万人观看。")}
+    assert rows == {"千名": (1000, "about"), "三个月": (3, "eq"), "百亿元": (1e10, "gt"),
+                    "万人": (1e4, "lt")}
+
+
 # --- the loader refuses bad rules, naming file, rule and line ----------------------------------
 def _broken(edit) -> RuleError:
     data = copy.deepcopy(DATA)
@@ -115,6 +124,11 @@ def test_a_pattern_stdlib_re_cannot_run_is_refused():
         d["rules"][0]["pattern"] = "(?<=翻了?)(?P<num>[0-9]+)番"
     err = _broken(edit)
     assert err.rule == DATA["rules"][0]["id"]
+
+
+def test_prefix_needs_must_name_a_qualifier():
+    err = _broken(lambda d: d["approx"]["prefix_needs"].__setitem__("下", "百千"))
+    assert "prefix_needs" in str(err) and "quantities.yaml" in str(err)
 
 
 def test_rules_file_is_the_one_in_the_repo():
