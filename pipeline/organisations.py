@@ -30,6 +30,8 @@ from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect, e
 TABLE = "organisations"
 FIELDS = ("name", "kind")
 MAX_NAME_CHARS = 32     # the longest name the grammar builds
+NAMED_REACH = 16        # a `named` head's known name starts at most this far before it
+                        # (联合国工业发展|组织): a cheap test before the left edge
 
 
 # --- compiling ----------------------------------------------------------------------------------
@@ -86,13 +88,14 @@ def _jieba_tags(stop_pos: set[str], cross_pos: set[str]) -> tuple[set[str], set[
 def compile_rules(data: LDict, path) -> dict:
     w = Where(path)
     check_keys(data, w, required=("table", "edge", "places", "prefixes", "inner", "subunits", "heads",
-                                  "bare", "canonical", "kinds", "exclude", "gazetteer"), optional=("notes",))
+                                  "bare", "canonical", "kinds", "titles", "exclude", "gazetteer"), optional=("notes",))
     r: dict = {}
 
     # the left edge
     e = data["edge"]
     ew = w.at(e, e.get("id"))
-    check_keys(e, ew, required=("id", "stop_pos", "cross_pos", "verbs", "name_words", "name_pattern", "stop_words",
+    check_keys(e, ew, required=("id", "stop_pos", "cross_pos", "verbs", "name_words", "not_opening", "name_pattern",
+                                "stop_words",
                                 "hard_chars", "hard_pattern", "generic"),
                optional=("examples", "counter"))
     check_examples(e, ew, FIELDS)
@@ -103,6 +106,7 @@ def compile_rules(data: LDict, path) -> dict:
     r["stop"] = (jstop - name_words) | set(expect_str_list(e["stop_words"], ew, "stop_words")) | more_verbs
     r["cross"] = (jverbs - name_words) | more_verbs
     r["name_rx"] = Pattern(e["name_pattern"], ew).rx
+    r["not_opening"] = tuple(expect_str_list(e["not_opening"], ew, "not_opening"))
     r["generic"] = set(expect_str_list(e["generic"], ew, "generic"))
     r["hard_rx"] = Pattern(e["hard_pattern"], ew).rx
     r["hard_stop"] = set(expect_str_list(e["stop_words"], ew, "stop_words")) | \
@@ -157,20 +161,25 @@ def compile_rules(data: LDict, path) -> dict:
     sub_abbr = {k: v for k, v in su["abbreviations"].items() if k != v}
 
     # heads
-    heads: dict[str, tuple] = {}     # word -> (kind, strength, inherit, place_alone, rule id)
+    # word -> (kind, strength, inherit, place_alone, rule id, named_kinds)
+    heads: dict[str, tuple] = {}
     for h in expect(data["heads"], list, w, "heads"):
         hw = w.at(h, h.get("id"))
         check_keys(h, hw, required=("id", "kind", "strength", "inherit", "place_alone", "words"),
-                   optional=("examples", "counter"))
+                   optional=("named_kinds", "examples", "counter"))
         check_examples(h, hw, FIELDS)
         kind = expect_enum(h["kind"], ORG_KINDS, hw, "kind")
         weak = expect_enum(h["strength"], ("weak", "strong", "named"), hw, "strength")
         weak = None if weak == "strong" else weak
+        # named_kinds: the known name must be of these kinds (央视新闻: a media brand); such a
+        # name is kept as written, it is the outlet's own name
+        named_kinds = frozenset(expect_enum(k, ORG_KINDS, hw, "named_kinds")
+                                for k in expect_str_list(h.get("named_kinds", []), hw, "named_kinds"))
         for word in expect_str_list(h["words"], hw, "words"):
             if word in heads:
                 raise hw.error(f"head {word!r} is listed twice")
             heads[word] = (kind, weak, expect(h["inherit"], bool, hw, "inherit"),
-                           expect(h["place_alone"], bool, hw, "place_alone"), h["id"])
+                           expect(h["place_alone"], bool, hw, "place_alone"), h["id"], named_kinds)
     r["heads"] = heads
 
     # bare forms
@@ -214,14 +223,30 @@ def compile_rules(data: LDict, path) -> dict:
                          "not_rx": re.compile(trie_regex(expect_str_list(kd["not_state_words"], kw, "not_state_words")))}
     r["date_countries"] = {c for c in countries if c == "日"}
 
+    # titles of newspapers after a country
+    ti = data["titles"]
+    tw = w.at(ti, ti.get("id"))
+    check_keys(ti, tw, required=("id", "endings", "followed_by"), optional=("examples", "counter"))
+    check_examples(ti, tw, FIELDS)
+    multi = sorted((c for c in countries if len(c) > 1), key=len, reverse=True)
+    ends_alt = "|".join(regex.escape(x) for x in sorted(expect_str_list(ti["endings"], tw, "endings"), key=len, reverse=True))
+    after_alt = "|".join(regex.escape(x) for x in expect_str_list(ti["followed_by"], tw, "followed_by"))
+    r["title_rx"] = Pattern(rf"(?:{'|'.join(map(regex.escape, multi))})《(?P<t>[^《》\s]{{1,12}}(?:{ends_alt})|"
+                            rf"[^《》\s]{{2,12}}(?=》(?:{after_alt})))》", tw)
+
     # exclusions
     x = data["exclude"]
     xw = w.at(x, x.get("id"))
-    check_keys(x, xw, required=("id", "words", "no_final", "not_after"), optional=("examples", "counter"))
+    check_keys(x, xw, required=("id", "words", "no_final", "not_after", "straddle", "not_initial", "overlap_heads"),
+               optional=("examples", "counter"))
     check_examples(x, xw, FIELDS)
     r["exclude"] = set(expect_str_list(x["words"], xw, "words"))
     r["no_final"] = tuple(expect_str_list(x["no_final"], xw, "no_final"))
     r["not_after_rx"] = re.compile(trie_regex(expect_str_list(x["not_after"], xw, "not_after")))
+    r["straddle_rx"] = re.compile(trie_regex(expect_str_list(x["straddle"], xw, "straddle")))
+    r["straddle_first"] = {word[0] for word in x["straddle"]}
+    r["not_initial"] = tuple(expect_str_list(x["not_initial"], xw, "not_initial"))
+    r["overlap_heads"] = set(expect_str_list(x["overlap_heads"], xw, "overlap_heads"))
 
     # gazetteer
     gaz: dict[str, tuple[str, str, str]] = {}          # written form -> (canonical, kind, rule id)
@@ -281,10 +306,13 @@ class _Words:
         i = int(np.searchsorted(self.ends, pos, side="left"))
         return i if i < len(self.ends) and self.ends[i] == pos else None
 
+    def starts_word(self, start: int) -> bool:
+        i = int(np.searchsorted(self.starts, start, side="left"))
+        return i < len(self.starts) and self.starts[i] == start
+
     def aligned(self, start: int, end: int) -> bool:
         """[start, end) starts and ends on word boundaries."""
-        i = int(np.searchsorted(self.starts, start, side="left"))
-        return i < len(self.starts) and self.starts[i] == start and self.ending_at(end) is not None
+        return self.starts_word(start) and self.ending_at(end) is not None
 
     def containing(self, pos: int) -> int | None:
         return self.tokens.index_at(pos)
@@ -325,26 +353,61 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
     ends: list[int] = []                              # the same ends, in text order
     out: list[dict] = []
     n = len(folded)
-    found = [(n - m.end(), n - m.start(), m.group()[::-1]) for m in rules["lex_rx"].finditer(folded[::-1])]
+    rev = folded[::-1]
+    found = [(n - m.end(), n - m.start(), m.group()[::-1]) for m in rules["lex_rx"].finditer(rev)]
+    _overlapped(found, rev, words, rules)
+    straddle, straddle_first = rules["straddle_rx"].match, rules["straddle_first"]
     for s, e, w in reversed(found):                   # left to right: earlier names are known
+        trimmed = w[-1] in straddle_first and straddle(folded, e - 1) is not None
+        if trimmed:                                   # 人民日报社|论: 社论 is the word, the name is 人民日报
+            w, e = w[:-1], e - 1
         g = gaz.get(w)
-        if g is not None and words.aligned(s, e):
+        if g is not None and (words.aligned(s, e) if not trimmed else words.starts_word(s)):
             out.append({"start": s, "end": e, "text": text[s:e], "name": g[0], "kind": g[1],
                         "rule_id": g[2], "priority": 2})
             accepted[e] = g[1]
             ends.append(e)
         hs = s if w in heads else (e - _head_suffix(w, heads) if g is not None and g[1] == "government" else e)
         if hs < e:                                    # a head, or a known body that ends with one (英国外交部)
-            row = _from_head(hs, e, folded, words, rules, accepted, ends)
+            row = _from_head(hs, e, folded, words, rules, accepted, ends, trimmed)
             if row:
                 row["text"] = text[row["start"]:e]
                 out.append(row)
                 if e not in accepted:
                     ends.append(e)
                 accepted[e] = row["kind"]
+    if "《" in folded:
+        _titles(folded, text, rules, out)
     if out:
         _name_document(out, folded, rules)
     return out
+
+
+def _titles(folded: str, text: str, rules: dict, out: list) -> None:
+    """Newspapers written as a title after their country: 加拿大《国家邮报》."""
+    for m in rules["title_rx"].finditer(folded):
+        s, e = m.span("t")
+        out.append({"start": s, "end": e, "text": text[s:e], "name": text[s:e], "kind": "media",
+                    "rule_id": "org.titles", "priority": 1})
+
+
+def _overlapped(found: list, rev: str, words: _Words, rules: dict) -> None:
+    """The trie's matches do not overlap: a head inside a word (国会 in 联合国|会员国) hides the
+    name ending inside it. For such heads (rules: overlap_heads), look again for the longest
+    name ending inside the head, and add it in place (found runs right to left)."""
+    risky = rules["overlap_heads"]
+    n = len(rev)
+    extra = []
+    for s, e, w in found:
+        if w in risky and not words.starts_word(s):
+            for p in range(e - 1, s, -1):
+                m = rules["lex_rx"].match(rev, n - p)
+                if m:
+                    extra.append((p - len(m.group()), p, m.group()[::-1]))
+                    break
+    if extra:
+        found.extend(extra)
+        found.sort(key=lambda x: (x[1], x[0]), reverse=True)
 
 
 def _head_suffix(w: str, heads) -> int:
@@ -355,10 +418,14 @@ def _head_suffix(w: str, heads) -> int:
     return 0
 
 
-def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accepted, ends) -> dict | None:
-    """The candidate ending with the head folded[hs:he], if the head ends a word and a real
-    name part stands before it."""
-    if words.ending_at(he) is None:
+def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accepted, ends,
+               trimmed: bool = False) -> dict | None:
+    """The candidate ending with the head folded[hs:he], if the head ends a word (or a word
+    straddling its end was cut off: `trimmed`) and a real name part stands before it."""
+    if rules["heads"][folded[hs:he]][1] == "named" and \
+            rules["gaz_search_rx"].search(folded, max(0, hs - NAMED_REACH), hs) is None:
+        return None                                   # 组织, 新闻 ...: no known name just before
+    if not trimmed and words.ending_at(he) is None:
         return None                                   # 部 in 部署, 局 in 局长
     if rules["not_after_rx"].match(folded, he):
         return None                                   # ... 大会, ... 工程: an event or programme
@@ -368,9 +435,7 @@ def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accept
     loose, strict = _left_edge(k, hs, he, folded, words, rules, accepted)
     if strict is not None and loose < strict and _starts_anchored(folded[strict:hs], rules["loose_anchor"]):
         # a name opens after the verb (李强会见|美国商会): the verb belongs to the sentence
-        row = _judge_from(strict, hs, he, folded, words, rules, accepted, ends)
-        if row is not None:
-            return row
+        return _judge_from(strict, hs, he, folded, words, rules, accepted, ends)
     return _judge_from(loose, hs, he, folded, words, rules, accepted, ends)
 
 
@@ -388,8 +453,8 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
     particles ...); the loose one goes on across ONE word of a kind jieba also puts inside
     names (a verb or adverb: 航天飞行控制中心, 世界自然基金会) and stops at hard stops
     (function words, titles, determiners of the rules file), at pronouns, prepositions and time
-    words (这家, 关于, 近日) and at a word right after an organisation (国办|通报表扬: the body
-    is the verb's subject). The loose edge is offered only when it starts on an anchor (a
+    words (这家, 关于) and at a word right after an organisation when a name part follows it
+    (瑞士政府|宣布瑞银集团: the body is the verb's subject; 世贸组织上诉机构 goes on). The loose edge is offered only when it starts on an anchor (a
     place or known name): `武汉中小数转专家委员会` keeps its odd inner words because 武汉 opens
     it; the caller tries the strict edge first (李强会见|美国商会)."""
     hard, soft, cross, tokens = rules["hard_stop"], rules["stop"], rules["cross"], words.tokens
@@ -416,10 +481,10 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
                 continue
             if w in hard:
                 break
-            if e - s > 1 and (w not in cross or crossed) or s in accepted or \
-                    (i > 0 and folded[tokens[i - 1][0]:s] in rules["bodies"]):
+            if e - s > 1 and (w not in cross or crossed) or pos < hs and (
+                    s in accepted or (i > 0 and folded[tokens[i - 1][0]:s] in rules["bodies"])):
                 if strict is not None:
-                    return strict, None               # a second verb: a sentence, not a name
+                    pos = strict                      # a second verb: a sentence, not a name
                 strict = pos
                 break
             crossed += e - s > 1                      # one-character pieces (中, 转, 县) are free
@@ -437,6 +502,11 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
         pos += 1                                      # 23日|中国共产党: 日 is the date, not Japan
     if ordinal_from is not None and pos < ordinal_from:
         pos = ordinal_from                            # a name does not open with 第十四届
+    if folded.startswith(rules["not_opening"], pos):
+        j = words.containing(pos)
+        if j is not None and folded[pos:tokens[j][1]] in rules["not_opening"] and tokens[j][1] < hs and \
+                _starts_anchored(folded[tokens[j][1]:hs], rules["loose_anchor"]):
+            pos = tokens[j][1]                        # 建设|国家区域医疗中心: the name opens on the anchor
     return pos, (strict if strict is not None and strict > pos else None)
 
 
@@ -477,7 +547,7 @@ def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, a
     """Accept or reject one candidate span; give its kind and canonical name."""
     heads = rules["heads"]
     head = folded[hs:he]
-    kind, weak, inherit, place_alone, rid = heads[head]
+    kind, weak, inherit, place_alone, rid, named_kinds = heads[head]
     if span in rules["exclude"] or span.endswith(rules["no_final"]):
         return None
     if span in rules["bare"]:
@@ -485,6 +555,8 @@ def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, a
         return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": "org.bare",
                 "priority": 1, "bare": True}
     name_part = span[: len(span) - len(head)]
+    if name_part.startswith(rules["not_initial"]):
+        return None                                   # 驻港总领馆: whose consulates? not a name
     if not name_part or name_part in rules["generic"] or (name_part in rules["stop"] and name_part not in rules["places"]):
         return None
     if len(name_part) == 1 and name_part not in rules["anchor_words"]:
@@ -494,8 +566,10 @@ def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, a
     gaz_head = rules["gaz_prefix_rx"].match(span)
     if weak == "weak" and not (inner or gaz_head or _anchored(name_part, rules)):
         return None
-    if weak == "named" and not rules["gaz_search_rx"].search(name_part):
+    if weak == "named" and not _named(name_part, named_kinds, rules):
         return None                                   # 荆州美的洗衣机工厂, not 5G工厂
+    if weak == "named" and not place_alone and name_part in rules["gaz"]:
+        return None                                   # 联合国机构: the UN's agencies, no name
     parts = _words_of(start, hs, words)
     if parts and all(w in rules["generic"] for w in parts):
         return None                                   # 创新联合实验室: no name, only kinds
@@ -505,7 +579,7 @@ def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, a
         for x in sorted(inner):
             if accepted[x] in ("party", "government"):
                 kind = accepted[x]
-    name = canonical_name(span, rules)
+    name = span if named_kinds else canonical_name(span, rules)
     if kind == "party" and head in rules["party_heads_need_place"] and not name.startswith("中国共产党"):
         kind = "government"                           # 国家卫健委, 全国人大财经委: not a party committee
     if name.startswith(("中国共产党", "中共")) or (kind == "government" and span.startswith("中央")
@@ -527,6 +601,13 @@ def _kind_by_name(name: str, head: str, name_part: str, kind: str, rules) -> str
     if kind == "other" and head in sk["heads"] and sk["rx"].match(name_part) and not sk["not_rx"].search(name_part):
         return "government"
     return kind
+
+
+def _named(name_part: str, kinds, rules) -> bool:
+    """The name part holds a known name (of one of `kinds`, when given)."""
+    if not kinds:
+        return rules["gaz_search_rx"].search(name_part) is not None
+    return any(rules["gaz"][m.group()][1] in kinds for m in rules["gaz_search_rx"].finditer(name_part))
 
 
 def _words_of(start: int, end: int, words: _Words) -> list[str]:
