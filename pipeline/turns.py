@@ -19,10 +19,12 @@ Matching happens on doc.folded (full-width punctuation folded: `：` is `:` ther
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 
 import regex
 
+from .dates import required_literals
 from .document import Doc
 from .rules import LDict, Pattern, RuleTimeout, Where, check_examples, check_keys, expect, expect_str_list
 
@@ -63,45 +65,53 @@ def compile_rules(data: LDict, path) -> dict:
     role = rf"(?:[^{_STOP}]{{0,30}}?{ends}、)*[^{_STOP}]{{0,30}}?{ends}"
     r["role_re"] = role
     after = _trie(r["presence_verbs"] + r["speech_verbs"])
+    # Patterns built here from word lists (a prefix tree of literals) and fixed code cannot
+    # backtrack catastrophically: plain `regex`, no timeout (it costs more than most matches).
+    # A pattern holding a rule's own regex (`reporter_label`, `speech_frame` …) is a `Pattern`.
     # role + name in running text (lead, participant lists), anchored on the title ending (fast);
     # the role's start is found by scanning back to punctuation (`_role_start`)
-    r["role_name"] = Pattern(rf"{ends}(?P<name>\p{{Han}}{{2,3}}?)(?=[,.;:。、\s(<]|$|{after}|等)",
-                             where("turn.role_name"), regex.M)
+    r["role_name"] = regex.compile(rf"{ends}(?P<name>\p{{Han}}{{2,3}}?)(?=[,.;:。、\s(<]|$|{after}|等)", regex.M)
     r["role_back"] = regex.compile(rf"(?:[^{_STOP.replace('、', '')}由]{{0,40}})\Z")
     r["role_full"] = regex.compile(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}})")
-    # a caption: a line that is only role + name
-    r["caption"] = Pattern(rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<line>[^\s<>]{{4,45}})(?:</[a-z]+>)*{_SEP}$",
-                           where("turn.caption"), regex.M)
-    r["host"] = Pattern(rf"由(?P<role>{role})?(?P<name>\p{{Han}}{{2,3}}?)主持", where("turn.host"))
-    r["title_person"] = Pattern(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}}?)(?=主持|答|就|宣布|表示|发表|谈|在|:|$)",
-                                where("turn.title_person"))
-    r["title_role"] = Pattern(rf"(?P<role>{role})(?=主持|答|就|宣布|表示|发表|谈|:)", where("turn.title_role"))
+    # a caption: a line that is only role + name ({4,45}+ is possessive: giving back a character
+    # cannot help, the next one would be another [^\s<>], never `<`, a space or the line end)
+    r["caption"] = regex.compile(rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<line>[^\s<>]{{4,45}}+)(?:</[a-z]+>)*{_SEP}$",
+                                 regex.M)
+    r["host"] = regex.compile(rf"由(?P<role>{role})?(?P<name>\p{{Han}}{{2,3}}?)主持")
+    r["title_person"] = regex.compile(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}}?)(?=主持|答|就|宣布|表示|发表|谈|在|:|$)")
+    r["title_role"] = regex.compile(rf"(?P<role>{role})(?=主持|答|就|宣布|表示|发表|谈|:)")
     qa = _trie(r["question_labels"] + r["answer_labels"] + r["host_labels"])
     r["label"] = Pattern(
         rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<label>(?P<after>{r['after_meeting_question']})|(?P<qa>{qa})(?=[ \t]*:)"
         rf"|(?P<reporter>{r['reporter_label']})|(?P<name>\p{{Han}}{{2,4}}))(?P<cue>[ \t]*:)",
         where("turn.label"), regex.M)
-    r["bare"] = Pattern(rf"^{_SEP}(?P<name>\p{{Han}}{{2,4}}){_SEP}$", where("turn.bare_name"), regex.M)
+    r["bare"] = regex.compile(rf"^{_SEP}(?P<name>\p{{Han}}{{2,4}}){_SEP}$", regex.M)
     r["heading"] = regex.compile(r"^[ \t]*#", regex.M)
     verbs = _trie(r["speech_verbs"])
     adv = _trie(r["speech_adverbs"])
     pre = rf"(?:{adv})?(?:{r['speech_frame']})?(?:{adv})?"
     cue = rf"{pre}{verbs}"
-    r["reported"] = Pattern(rf"(?P<verb>{verbs})(?P<sep>[,:])", where("turn.reported"))
+    # literals only: stdlib `re` finds it directly (see the scanners below)
+    r["reported"] = re.compile(rf"(?P<verb>{verbs})(?P<sep>[,:])")
     # the subject runs from a clause start to the verb; it never spans a clause end (the frame
     # 在…中 excludes them too): so the search may start after the last one (`_subject`)
     r["subject"] = regex.compile(rf"(?:^|(?<=[\n。!?;:,>]|[。!?]”))(?=[^{_CLAUSE_END}]*\Z)[ \t]*"
                                  rf"(?P<sp>[^{_STOP}]{{1,24}}?)(?P<pre>{pre})\Z")
     r["clause_end"] = regex.compile(rf"[{_CLAUSE_END}]", regex.REVERSE)
     # (?=…): a speech verb before the next clause end, else no speaker + cue can follow (fast fail)
-    r["quote_first"] = Pattern(rf"“(?P<q>[^“”\n]{{2,600}})”,?(?=[^{_CLAUSE_END}]*?{verbs})"
-                               rf"(?P<sp>[^{_STOP}]{{1,24}}?)(?P<cue>{cue})(?=[。,.]|$)",
+    quote = rf"“(?P<q>[^“”\n]{{2,600}})”,?(?=[^{_CLAUSE_END}]*?{verbs})"
+    r["quote_first"] = Pattern(rf"{quote}(?P<sp>[^{_STOP}]{{1,24}}?)(?P<cue>{cue})(?=[。,.]|$)",
                                where("turn.quote_first"), regex.M)
     r["trailing"] = regex.compile(r["trailing_markup"])
+    r["trailing_needs"] = required_literals(r["trailing_markup"])     # `<`: most turns hold no markup
     # scanners (stdlib `re`, far faster at finding literals): each finds the places where its
     # pattern can start, and the pattern itself is then tried only there (`_finditer_at`)
     r["ends_scan"] = re.compile(_trie(r["title_endings"]))
-    r["reported_scan"] = re.compile(rf"{_trie(r['speech_verbs'])}[,:]")
+    ends_rev = [w[::-1] for w in r["title_endings"]]      # see _title_word_starts
+    r["ends_rev_scan"] = re.compile(_trie(ends_rev))
+    r["ends_rev_set"] = frozenset(ends_rev)
+    r["ends_lengths"] = sorted({len(w) for w in ends_rev})
+    r["quote_scan"] = re.compile(quote)        # quote_first's head: a quotation, a verb in its clause
     r["bare_scan"] = re.compile(r"\n(?=[ \t]*\S{2,4}[ \t]*(?:\n|\Z))")
     r["role_cut"] = regex.compile(rf"[{_STOP.replace('、', '')}由]", regex.REVERSE)
     return r
@@ -136,11 +146,10 @@ _TITLE_DATE = regex.compile(r"^[\d年月日\s#]+")
 
 def _is_name(s: str, r: dict) -> bool:
     """A plausible Chinese personal name: 2-4 Han characters starting with a surname, not a stop word."""
-    if not 2 <= len(s) <= 4 or s in r["stop_set"] or not _HAN.fullmatch(s):
+    if not 2 <= len(s) <= 4 or s in r["stop_set"]:
         return False
-    if s[:2] in r["surname2_set"] and len(s) >= 3:
-        return True
-    return s[0] in r["surname_set"] and len(s) <= 3
+    surname = (s[:2] in r["surname2_set"] and len(s) >= 3) or (s[0] in r["surname_set"] and len(s) <= 3)
+    return surname and _HAN.fullmatch(s) is not None
 
 
 _ORG_CACHE: dict = {}
@@ -202,14 +211,14 @@ class People:
         return name in self.role
 
 
-def _people(doc: Doc, r: dict, mains: list[tuple[int, int]]) -> tuple[People, str | None, set[int]]:
+def _people(doc: Doc, r: dict, mains: Mains) -> tuple[People, str | None, set[int]]:
     """People of the document, the host's name, and the line starts of captions."""
     people = People()
     folded = doc.folded
     captions: set[int] = set()
     host = None
     lo, hi = mains[0][0], mains[-1][1]
-    ends = list(_starts(r["ends_scan"], folded, lo, hi))
+    ends = _title_word_starts(folded, r, lo, hi)
     # a caption only counts when it is role + name, and a role ends with a title word: only the
     # lines holding one can be captions
     for m, s, e in _each(r["caption"], folded, mains, _line_starts(folded, ends)):
@@ -237,25 +246,43 @@ def _people(doc: Doc, r: dict, mains: list[tuple[int, int]]) -> tuple[People, st
 # line, a `“`, a speech verb before `,`. Those places are found with str.find or stdlib `re`
 # (100+ M chars/s) and the rule pattern is tried only there, with the same bounds: the matches are
 # exactly those of `pat.finditer(folded, lo, hi)`.
-def _each(pat: Pattern, folded: str, mains: list[tuple[int, int]], starts):
+class Mains(list):
+    """The main blocks turns are found in: (start, end) spans in order, each from the start of
+    its first line; `starts` lists their starts (for bisect)."""
+
+    def __init__(self, spans: list[tuple[int, int]]):
+        super().__init__(spans)
+        self.starts = [s for s, e in spans]
+
+
+def _each(pat, folded: str, mains: Mains, starts):
     """Matches of `pat` over the main blocks, tried at `starts` (sorted, every place a match can
     start); yields (match, block start, block end) for matches inside one main block."""
-    bstarts = [s for s, e in mains]
-    for m in _finditer_at(pat, folded, starts, mains[0][0], mains[-1][1]):
+    return _in_mains(_finditer_at(pat, folded, starts, mains[0][0], mains[-1][1]), mains)
+
+
+def _in_mains(matches, mains: Mains):
+    """(match, block start, block end) for the matches inside one main block."""
+    bstarts = mains.starts
+    for m in matches:
         i = bisect.bisect_right(bstarts, m.start()) - 1
         if i >= 0 and m.end() <= mains[i][1]:
             yield m, mains[i][0], mains[i][1]
 
 
-def _finditer_at(pat: Pattern, text: str, starts, lo: int, hi: int):
-    """pat.finditer(text, lo, hi) when every match starts at one of `starts` (sorted ascending)."""
-    rx, budget = pat.rx, pat.budget(text)
+def _finditer_at(pat, text: str, starts, lo: int, hi: int):
+    """pat.finditer(text, lo, hi) when every match starts at one of `starts` (sorted ascending).
+    A rule `Pattern` runs with its timeout, a pattern built from word lists without one."""
+    if isinstance(pat, Pattern):
+        match = functools.partial(pat.rx.match, timeout=pat.budget(text))
+    else:
+        match = pat.match
     cur = lo
     for p in starts:
         if p < cur or p >= hi:
             continue
         try:
-            m = rx.match(text, p, hi, timeout=budget)
+            m = match(text, p, hi)
         except TimeoutError:
             raise RuleTimeout(f"rule {pat.rule_id}: pattern timed out on this document "
                               f"(catastrophic backtracking?): {pat.source[:80]}") from None
@@ -270,6 +297,21 @@ def _starts(scan: re.Pattern, text: str, lo: int, hi: int):
     while m:
         yield m.start()
         m = scan.search(text, m.start() + 1, hi)
+
+
+def _title_word_starts(text: str, r: dict, lo: int, hi: int) -> list[int]:
+    """Every place in [lo, hi) where a title word starts, overlapping ones too, as
+    `_starts(r["ends_scan"], text, lo, hi)` finds them, but scanned on the reversed text: title
+    words have many first characters (副, 主, 局 …) and few last ones (长, 任, 人 …), and the
+    scanner tries its prefix tree only where the first character fits (3-4x less work)."""
+    rev, n = text[::-1], len(text)
+    words, lengths = r["ends_rev_set"], r["ends_lengths"]
+    out = set()
+    for q in _starts(r["ends_rev_scan"], rev, n - hi, n - lo):
+        for k in lengths:                       # every word ending there, not only the longest
+            if q + k <= n - lo and rev[q:q + k] in words:
+                out.add(n - q - k)
+    return sorted(out)
 
 
 def _find_all(text: str, needle: str, lo: int, hi: int):
@@ -345,8 +387,8 @@ def _title_person(doc: Doc, r: dict) -> tuple[str | None, str | None]:
 def extract(doc: Doc, rules: dict, org_rules: dict) -> None:
     r = rules
     # each main block from the start of its first line, so that `^` holds after indentation
-    mains = [(doc.text.rfind("\n", 0, b.start) + 1, b.end) for b in doc.blocks
-             if b.label == "main" and b.reason not in ("title", "front matter title")]
+    mains = Mains([(doc.text.rfind("\n", 0, b.start) + 1, b.end) for b in doc.blocks
+                   if b.label == "main" and b.reason not in ("title", "front matter title")])
     if not mains:
         return
     people, host, captions = _people(doc, r, mains)
@@ -373,10 +415,15 @@ def _boundaries(doc: Doc, r: dict, events: list[int]) -> list[int]:
 def _end_before(doc: Doc, r: dict, start: int, stop: int) -> int:
     """The end of the last non-blank text in [start, stop), trailing markup (`</p>`) trimmed."""
     seg = doc.text[start:stop].rstrip()
-    m = r["trailing"].search(seg)
+    m = r["trailing"].search(seg) if _may_hold(seg, r["trailing_needs"]) else None
     if m and m.start() > 0:
         seg = seg[:m.start()].rstrip()
     return start + len(seg)
+
+
+def _may_hold(text: str, needs: tuple[str, ...] | None) -> bool:
+    """False when text lacks every string a pattern's match must contain (None: unknown)."""
+    return needs is None or any(x in text for x in needs)
 
 
 def _skip_space(text: str, pos: int, end: int) -> int:
@@ -500,14 +547,14 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
 
     cands = []     # (label_start, label_end, cue_start, cue_end, text_start, text_end or None, block span)
     lo, hi = mains[0][0], mains[-1][1]
-    for m, bs, be in _each(r["reported"], folded, mains, _starts(r["reported_scan"], folded, lo, hi)):
+    for m, bs, be in _in_mains(r["reported"].finditer(folded, lo, hi), mains):
         if inside_turn(m.start()):
             continue
         sub = _subject(folded, max(bs, m.start() - 60), m.start(), r)
         if sub:
             cands.append((sub.start("sp"), sub.end("sp"), sub.start("pre"), m.end("verb"),
                           _skip_space(text, m.end(), be), None, bs, be))
-    for m, bs, be in _each(r["quote_first"], folded, mains, _find_all(folded, "“", lo, hi)):
+    for m, bs, be in _each(r["quote_first"], folded, mains, _starts(r["quote_scan"], folded, lo, hi)):
         if not inside_turn(m.start()):
             cands.append((m.start("sp"), m.end("sp"), m.start("cue"), m.end("cue"), m.start("q"), m.end("q"),
                           bs, be))
@@ -523,7 +570,7 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
             for c, p in zip(cands, pronoun)]
     if any(pronoun):
         names_seen = _name_positions(doc, people)
-        bstarts = [s for s, e in mains]
+        bstarts = mains.starts
         for i, c in enumerate(cands):
             if pronoun[i]:
                 j = bisect.bisect_left(names_seen, (c[0], "")) - 1
@@ -591,8 +638,8 @@ def _speaker(sp: str, ls: int, bs: int, doc: Doc, r: dict, org_rules: dict, peop
         people.add(m.group("name"), m.group("role"), ls)
         return (*person(m.group("name")), "turn.reported_speech")
     # a body heading its paragraph: 会议指出 / 国务院强调
-    head = doc.text[bs:ls]
-    if head.strip() and _TAG.sub("", head).strip():
+    head = doc.text[bs:ls].strip()          # text before it, unless only markup (`<p>`)
+    if head and (head[0] != "<" or head[-1] != ">" or _TAG.sub("", head).strip()):
         return None
     if sp in r["body_set"]:
         return None, None, sp, "turn.reported_body"
