@@ -21,6 +21,7 @@ import re
 
 import regex
 
+from .dates import required_literals
 from .document import Block, Doc
 from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list
 
@@ -58,6 +59,9 @@ def compile_rules(data: LDict, path) -> dict:
         expect(rule["pattern"], str, rw, "pattern")
         check_examples(rule, rw, ("label", "reason"))
         out[key] = Pattern(rule["pattern"], rw, regex.M)
+    # strings one of which every match contains (None: unknown): most blocks hold none, and a
+    # `str.find` is far cheaper than a pattern search (see _may_match)
+    out["needs"] = {key: required_literals(data[key]["pattern"]) for key in ("link_line", "dateline")}
     out["footer_set"] = frozenset(out["footer"])
     out["box_set"] = frozenset(out["box"])
     out["line_set"] = frozenset(out["boilerplate_line"])
@@ -263,9 +267,9 @@ def label_blocks(doc: Doc, rules: dict) -> None:
 
 
 def _heading(s: str, rules: dict):
-    """rules["heading"].search(s). The pattern starts with `^#` (checked in compile_rules): text
-    without a `#` cannot match, and most blocks have none."""
-    return rules["heading"].search(s) if "#" in s else None
+    """rules["heading"].search(s). The pattern starts with `^#` (checked in compile_rules): only
+    text with a line starting with `#` can match, and most blocks have none."""
+    return rules["heading"].search(s) if s[:1] == "#" or "\n#" in s else None
 
 
 def _contains(s: str, words) -> str | None:
@@ -288,13 +292,20 @@ def _boilerplate_line(body: str, first: str, rules: dict) -> str | None:
         w = _contains(body, rules["boilerplate_contains"])
         if w:
             return f"boilerplate marker {w}"
-    if rules["link_line"].search(body):
+    if _may_match(rules, "link_line", body, len(body)) and rules["link_line"].search(body):
         return "link line"
     return None
 
 
 def _dateline(body: str, rules: dict) -> bool:
-    return rules["dateline"].search(body, 0, min(len(body), 80)) is not None
+    end = min(len(body), 80)
+    return _may_match(rules, "dateline", body, end) and rules["dateline"].search(body, 0, end) is not None
+
+
+def _may_match(rules: dict, key: str, text: str, end: int) -> bool:
+    """False when text[:end] lacks every string a match of rule `key` must contain."""
+    needs = rules["needs"][key]
+    return needs is None or any(text.find(x, 0, end) >= 0 for x in needs)
 
 
 def _find_title(doc: Doc, spans, bodies, firsts, rules) -> int | None:
