@@ -384,11 +384,21 @@ def _title_person(doc: Doc, r: dict) -> tuple[str | None, str | None]:
 
 
 # --- turns --------------------------------------------------------------------------------------
+def _main_spans(doc: Doc) -> list[tuple[int, int]]:
+    """Each main block from the start of its first line, so that `^` holds after indentation,
+    but never before the end of the block in front of it: several <p> paragraphs share one
+    line, and a span reaching back over them made reported speech run across paragraphs."""
+    out, prev_end = [], 0
+    for b in doc.blocks:
+        if b.label == "main" and b.reason not in ("title", "front matter title"):
+            out.append((max(doc.text.rfind("\n", 0, b.start) + 1, prev_end), b.end))
+        prev_end = b.end
+    return out
+
+
 def extract(doc: Doc, rules: dict, org_rules: dict) -> None:
     r = rules
-    # each main block from the start of its first line, so that `^` holds after indentation
-    mains = Mains([(doc.text.rfind("\n", 0, b.start) + 1, b.end) for b in doc.blocks
-                   if b.label == "main" and b.reason not in ("title", "front matter title")])
+    mains = Mains(_main_spans(doc))
     if not mains:
         return
     people, host, captions = _people(doc, r, mains)
