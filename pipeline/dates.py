@@ -474,7 +474,7 @@ def _meaning(key: tuple, c, rules: dict) -> tuple:
     return hit
 
 
-CACHE_SIZE = 200_000
+CACHE_SIZE = 20_000         # bounded: memory must not grow with the number of documents
 
 
 def _value(key: tuple, expr: R.Expr, ref, prev, rules: dict) -> R.Value:

@@ -636,7 +636,7 @@ def canonical_name(span: str, rules: dict) -> str:
     cache = rules["canon_cache"]
     name = cache.get(span)
     if name is None:
-        if len(cache) > 100_000:
+        if len(cache) > 20_000:          # bounded: memory must not grow with the corpus
             cache.clear()
         name = cache[span] = _canonical(span, rules)
     return name

@@ -218,18 +218,21 @@ def _jieba_version() -> str:
 
 
 def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
+    global _ENGINE
     if opts.engine == "dask":
         from .dask_engine import dask_results
         yield from dask_results(paths, opts)
         return
+    _ENGINE = engine              # this process, and forked workers, use the engine built here
     if jobs == 1 or len(paths) < 2:
-        global _ENGINE
-        _ENGINE = engine
         for p in paths:
             yield _work(str(p))
         return
-    ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
     chunk = max(1, min(8, len(paths) // (jobs * 16) or 1))
-    with ctx.Pool(jobs, initializer=_init_worker,
-                  initargs=(str(opts.rules_dir), opts.reference, opts.segmenter)) as pool:
+    if "fork" in mp.get_all_start_methods():
+        pool = mp.get_context("fork").Pool(jobs)     # inherits _ENGINE: no start-up per worker
+    else:
+        pool = mp.get_context("spawn").Pool(jobs, initializer=_init_worker,
+                                            initargs=(str(opts.rules_dir), opts.reference, opts.segmenter))
+    with pool:
         yield from pool.imap(_work, [str(p) for p in paths], chunksize=chunk)

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 
 from .records import SCHEMAS, TABLES, sort_rows
 
-ROW_GROUP = 64_000
+ROW_GROUP = 64_000       # rows per Parquet row group
+DICT_BUFFER = 16_000     # rows held as dicts before they are turned into Arrow (memory bound)
 
 
 def _remove_stale(out_dir: Path) -> None:
@@ -47,6 +48,8 @@ class TableWriter:
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.tmp-{os.getpid()}-",
                                          dir=self.out_dir.parent))
         self.buffers: dict[str, list[dict]] = {t: [] for t in TABLES}
+        self.arrow: dict[str, list[pa.Table]] = {t: [] for t in TABLES}
+        self.arrow_rows: dict[str, int] = {t: 0 for t in TABLES}
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.counts: dict[str, int] = {t: 0 for t in TABLES}
 
@@ -55,20 +58,31 @@ class TableWriter:
             rows = result.get(table)
             if isinstance(rows, pa.Table):       # built column-wise already (tokens)
                 if rows.num_rows:
-                    self._flush(table)           # keep document order
-                    self._write(table, rows)
+                    if self.buffers[table]:          # dict rows came first (reused documents):
+                        self._flush(table)           # keep document order
+                    self.arrow[table].append(rows)
+                    self.arrow_rows[table] += rows.num_rows
                     self.counts[table] += rows.num_rows
+                    if self.arrow_rows[table] >= ROW_GROUP:
+                        self._flush(table)
                 continue
             if rows:
+                if self.arrow[table]:
+                    self._flush(table)
                 self.buffers[table].extend(sort_rows(table, rows))
                 self.counts[table] += len(rows)
-                if len(self.buffers[table]) >= ROW_GROUP:
+                if len(self.buffers[table]) >= DICT_BUFFER:
                     self._flush(table)
 
     def _flush(self, table: str, final: bool = False) -> None:
+        """Write what is buffered for `table`: Arrow tables or dict rows (`add` flushes one
+        kind before buffering the other, so document order is kept)."""
         rows = self.buffers[table]
         schema = SCHEMAS[table]
-        if rows or (final and self.parts[table] == 0 and table not in self.writers):
+        if self.arrow[table]:
+            self._write(table, pa.concat_tables(self.arrow[table]))
+            self.arrow[table], self.arrow_rows[table] = [], 0
+        elif rows or (final and self.parts[table] == 0 and table not in self.writers):
             cols = {name: [r.get(name) for r in rows] for name in schema.names}
             self._write(table, pa.table(cols, schema=schema))   # an empty table keeps its schema
         self.buffers[table] = []
