@@ -34,6 +34,15 @@ def test_reported_speech_ends_at_next_statement(engine):
         ("李明", "要加快推进。"), ("张华", "要抓好落实。")]
 
 
+def test_reported_speech_ends_at_its_html_paragraph(engine):
+    """Several <p> paragraphs on one line: each is a block, and a statement ends with its own."""
+    text = ("<p>会见时，李明表示，双方要深化合作。</p><p>王刚说，愿同中方加强交流。</p>"
+            "<p>双方还就共同关心的问题交换了意见。</p>")
+    ts = _turns(engine, text)
+    assert [(t["speaker"], text[t["text_start"]:t["text_end"]]) for t in ts] == [
+        ("李明", "双方要深化合作。"), ("王刚", "愿同中方加强交流。")]
+
+
 @pytest.mark.corpus
 def test_mfa_questions_and_answers_have_speakers(engine):
     for rec in corpus_records("mfa_spokesperson.jsonl", 20):
