@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Full-width ASCII (U+FF01..U+FF5E: ０-９, Ａ-Ｚ, and the full-width punctuation Chinese text uses,
-# ，：；（）！？％) and the ideographic space fold one-to-one to ASCII, so the folded copy has
+# ，：；（）！？％), the ideographic space and the no-break space fold one-to-one to ASCII, so the folded copy has
 # the same length and every offset found on it holds in the original text (NFKC would change
 # lengths). Patterns therefore match `,` `:` `(` `%` for both widths. 。、“” are not full-width
 # ASCII and stay as they are.
-FOLD_TABLE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+FOLD_TABLE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20, 0xA0: 0x20}
 
 
 def fold_width(text: str) -> str:
@@ -22,7 +22,7 @@ def fold_width(text: str) -> str:
     cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
     wide = (cps >= 0xFF01) & (cps <= 0xFF5E)
     cps[wide] -= 0xFEE0
-    cps[cps == 0x3000] = 0x20
+    cps[(cps == 0x3000) | (cps == 0xA0)] = 0x20           # ideographic and no-break spaces
     return cps.tobytes().decode("utf-32-le", "surrogatepass")
 
 

@@ -51,3 +51,12 @@ def test_mfa_questions_and_answers_have_speakers(engine):
         ts = engine.process_text("# " + rec["title"] + "\n" + rec["text"], rec["id"])["turns"]
         answers = [t for t in ts if t["kind"] in ("answer", "opening")]
         assert answers and all(t["speaker"] and t["speaker"] in rec["title"] for t in answers), rec["id"]
+
+
+def test_label_after_a_no_break_space(engine):
+    """Web transcripts indent with U+3000 and sometimes a U+00A0 before the label."""
+    text = ("# 2019年1月2日外交部发言人陆慷主持例行记者会\n\n　　问：第一个问题？\n　　答：第一个回答。\n"
+            "　　\u00a0问：第二个问题？\n　　答：第二个回答。\n")
+    ts = _turns(engine, text)
+    assert [t["kind"] for t in ts] == ["question", "answer", "question", "answer"]
+    assert text[ts[1]["text_start"]:ts[1]["text_end"]] == "第一个回答。"
