@@ -4,10 +4,12 @@ Order: longer span, then higher rule priority, then earlier start, then rule id.
 candidates therefore always give the same rows (DESIGN.md: deterministic golden files).
 Mentions outside main blocks are dropped here too: entity tables hold main-block mentions only.
 Every dropped candidate is kept on doc.dropped with the reason, for `pipeline explain --near`.
+
+A candidate is kept when no better-ranked kept candidate overlaps it; that depends only on the
+candidates it overlaps, transitively, so the choice is made cluster by cluster (runs of
+overlapping spans), which keeps long documents linear.
 """
 from __future__ import annotations
-
-import bisect
 
 from .document import Doc
 from .records import ENTITY_TABLES
@@ -17,27 +19,42 @@ def _rank(r: dict):
     return (-(r["end"] - r["start"]), -r.get("priority", 0), r["start"], r.get("rule_id", ""))
 
 
+def _clusters(cands: list[dict]):
+    """Runs of transitively overlapping candidates, in text order."""
+    cands = sorted(cands, key=lambda r: (r["start"], r["end"]))
+    run, run_end = [], -1
+    for r in cands:
+        if run and r["start"] >= run_end:
+            yield run
+            run, run_end = [], -1
+        run.append(r)
+        run_end = max(run_end, r["end"])
+    if run:
+        yield run
+
+
 def resolve(doc: Doc) -> None:
     for table in ENTITY_TABLES:
-        cands = doc.rows.get(table, [])
-        kept: list[dict] = []
-        starts: list[int] = []       # kept spans never overlap, so sorted starts find neighbours
-        for r in sorted(cands, key=_rank):
-            if not doc.in_main(r["start"], r["end"]):
+        inside = []
+        for r in doc.rows.get(table, []):
+            if doc.in_main(r["start"], r["end"]):
+                inside.append(r)
+            else:
                 doc.dropped.append({**r, "table": table, "why": "outside a main block"})
+        kept: list[dict] = []
+        for run in _clusters(inside):
+            if len(run) == 1:
+                kept.append(run[0])
                 continue
-            i = bisect.bisect_left(starts, r["start"])
-            rival = None
-            if i < len(kept) and kept[i]["start"] < r["end"]:
-                rival = kept[i]
-            elif i > 0 and kept[i - 1]["end"] > r["start"]:
-                rival = kept[i - 1]
-            if rival is not None:
-                doc.dropped.append({**r, "table": table,
-                                    "why": f"overlap lost to {rival.get('rule_id')} {rival['text']!r}"})
-                continue
-            starts.insert(i, r["start"])
-            kept.insert(i, r)
+            chosen: list[dict] = []
+            for r in sorted(run, key=_rank):
+                rival = next((c for c in chosen if c["start"] < r["end"] and r["start"] < c["end"]), None)
+                if rival is None:
+                    chosen.append(r)
+                else:
+                    doc.dropped.append({**r, "table": table,
+                                        "why": f"overlap lost to {rival.get('rule_id')} {rival['text']!r}"})
+            kept.extend(sorted(chosen, key=lambda r: r["start"]))
         for r in kept:
             r.pop("priority", None)
         doc.rows[table] = kept

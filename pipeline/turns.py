@@ -179,9 +179,10 @@ def _org_of(role: str, start: int | None, doc: Doc, org_rules: dict) -> str | No
     if found:
         return min(found)[2]
     if start is not None:
-        rows = [o for o in doc.rows.get("organisations", []) if start <= o["start"] < start + len(role)]
-        if rows:
-            return min(rows, key=lambda o: o["start"])["name"]
+        rows = doc.rows.get("organisations", [])       # resolved: sorted by start
+        i = bisect.bisect_left(rows, start, key=lambda o: o["start"])
+        if i < len(rows) and rows[i]["start"] < start + len(role):
+            return rows[i]["name"]
     return None
 
 
@@ -590,18 +591,27 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
                 if j >= 0 and names_seen[j][0] >= near:
                     whos[i] = (*_person(names_seen[j][1], doc, org_rules, people), "turn.reported_pronoun")
     accepted = [(c, w) for c, w in zip(cands, whos) if w is not None]
+    # label starts, sorted: the next turn after a position is found by bisection, not by a scan
+    # of every later turn (which made long documents quadratic)
+    later_starts = sorted([a[0][0] for a in accepted] + [t["start"] for t in transcript if t["start"]])
     out = []
     for i, ((ls, le, cs, ce, ts, te, bs, be), who) in enumerate(accepted):
         if te is None and ts >= be:
             # `X宣布：` ending its paragraph: the statement is the following paragraph(s), up to the
             # next turn or the next non-main block
-            later = [a[0][0] for a in accepted[i + 1:]] + [t["start"] for t in transcript if t["start"]]
-            stop = min([p for p in later if p > ts] + [_next_non_main(doc, ts)])
+            k = bisect.bisect_right(later_starts, ts)
+            stop = min(later_starts[k] if k < len(later_starts) else len(text), _next_non_main(doc, ts))
             ts = _skip_space(text, ts, stop)
             te = _end_before(doc, r, ts, stop)
         elif te is None:
-            nxt = [a[0][0] for a in accepted[i + 1:] if a[0][6] == bs and a[0][0] > ts and a[0][5] is None]
-            te = _end_before(doc, r, ts, nxt[0] if nxt else be)
+            stop = be                     # the next plain statement in this block (sorted: contiguous)
+            for a in accepted[i + 1:]:
+                if a[0][6] != bs:
+                    break
+                if a[0][0] > ts and a[0][5] is None:
+                    stop = a[0][0]
+                    break
+            te = _end_before(doc, r, ts, stop)
         name, role, org, rid = who
         out.append({"start": ls, "end": le, "speaker": name, "speaker_label": text[ls:le], "speaker_role": role,
                     "speaker_org": org, "kind": "reported_speech", "cue": text[cs:ce],
@@ -617,8 +627,9 @@ def _subject(folded: str, lo: int, verb: int, r: dict):
 
 
 def _next_non_main(doc: Doc, pos: int) -> int:
-    for b in doc.blocks:
-        if b.start >= pos and b.label != "main":
+    i = bisect.bisect_left([b.start for b in doc.blocks], pos)
+    for b in doc.blocks[i:]:
+        if b.label != "main":
             return b.start
     return len(doc.text)
 
