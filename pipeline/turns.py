@@ -322,11 +322,25 @@ def _find_all(text: str, needle: str, lo: int, hi: int):
         p = text.find(needle, p + 1, hi)
 
 
+class _LineStart:
+    """Line starts of increasing positions, each found by searching back only to the previous
+    position (a search back to 0 every time is quadratic on a document that is one huge line)."""
+
+    def __init__(self, text: str):
+        self.text, self.last_p, self.last_ls = text, 0, 0
+
+    def __call__(self, p: int) -> int:
+        k = self.text.rfind("\n", self.last_p, p)
+        self.last_p, self.last_ls = p, (k + 1 if k >= 0 else self.last_ls)
+        return self.last_ls
+
+
 def _line_starts(text: str, positions) -> list[int]:
     """The starts of the lines holding `positions` (sorted), each once."""
     out: list[int] = []
+    line_start = _LineStart(text)
     for p in positions:
-        ls = text.rfind("\n", 0, p) + 1
+        ls = line_start(p)
         if not out or out[-1] != ls:
             out.append(ls)
     return out
@@ -335,9 +349,10 @@ def _line_starts(text: str, positions) -> list[int]:
 def _colon_lines(text: str, lo: int, hi: int) -> list[int]:
     """The starts of the lines in [lo, hi) that hold a `:` (a transcript label ends with one)."""
     out: list[int] = []
+    line_start = _LineStart(text)
     p = text.find(":", lo, hi)
     while p >= 0:
-        out.append(text.rfind("\n", 0, p) + 1)
+        out.append(line_start(p))
         nl = text.find("\n", p, hi)
         if nl < 0:
             break
@@ -353,9 +368,10 @@ def _short_lines(text: str, r: dict, lo: int, hi: int) -> list[int]:
 def _heading_lines(text: str) -> list[int]:
     """The starts of the lines whose first character after spaces is `#` (as `^[ \t]*#`)."""
     out: list[int] = []
+    line_start = _LineStart(text)
     p = text.find("#")
     while p >= 0:
-        ls = text.rfind("\n", 0, p) + 1
+        ls = line_start(p)
         if not text[ls:p].strip(" \t"):
             out.append(ls)
         nl = text.find("\n", p)
@@ -392,7 +408,7 @@ def _main_spans(doc: Doc) -> list[tuple[int, int]]:
     out, prev_end = [], 0
     for b in doc.blocks:
         if b.label == "main" and b.reason not in ("title", "front matter title"):
-            out.append((max(doc.text.rfind("\n", 0, b.start) + 1, prev_end), b.end))
+            out.append((doc.text.rfind("\n", prev_end, b.start) + 1 or prev_end, b.end))
         prev_end = b.end
     return out
 
