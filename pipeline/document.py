@@ -100,13 +100,6 @@ class Doc:
         i = bisect.bisect_right(spans, (start, float("inf"))) - 1
         return i >= 0 and spans[i][0] <= start and end <= spans[i][1]
 
-    def block_at(self, pos: int) -> Block | None:
-        starts = [b.start for b in self.blocks]
-        i = bisect.bisect_right(starts, pos) - 1
-        if i >= 0 and self.blocks[i].start <= pos < self.blocks[i].end:
-            return self.blocks[i]
-        return None
-
     def invalidate(self) -> None:
         self._main = None
 

@@ -3,8 +3,8 @@
     ingest -> blocks -> segment -> reference date -> quantities, dates, organisations
            -> resolve (overlaps, main blocks only) -> turns -> rows
 
-Stages are plain functions called in the order written in `Engine.process`; there is no
-registry. The Engine compiles rules/ and builds the tokenizer once per worker process.
+Stages are plain functions called in the order written in `Engine.run_stages`; there is no
+registry. The Engine compiles rules/ and builds the tokenizer once per run (forked workers inherit it).
 """
 from __future__ import annotations
 
@@ -30,8 +30,6 @@ RULE_MODULES = {
     "organisations": organisations,
     "turns": turns,
 }
-STAGE_NAMES = ("ingest", "blocks", "segment", "reference", "quantities", "dates", "organisations",
-               "resolve", "turns")
 
 
 def load_rules(rules_dir: Path = DEFAULT_RULES_DIR) -> dict:
@@ -107,8 +105,6 @@ class Engine:
         try:
             self.run_stages(doc)
         except RuleTimeout as e:
-            return error_result(doc.path or doc.doc_id, f"{doc.path or doc.doc_id}: {e}", doc)
-        except RecursionError as e:                         # pragma: no cover - defensive
             return error_result(doc.path or doc.doc_id, f"{doc.path or doc.doc_id}: {e}", doc)
         return rows_of(doc)
 

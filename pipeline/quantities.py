@@ -25,7 +25,7 @@ import regex
 from . import numerals
 from .document import Doc
 from .records import APPROX, DIMENSIONS
-from .rules import (LDict, Pattern, Where, alternation, check_examples, check_keys, expect,
+from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect,
                     expect_enum, expect_str_list)
 
 FIELDS = ("value", "value_max", "unit", "dimension", "approx")

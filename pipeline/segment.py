@@ -106,11 +106,8 @@ BACKENDS = {"jieba": Segmenter, "rjieba": FastSegmenter}
 def make_segmenter(words: list[str] = (), backend: str = "auto") -> Segmenter:
     """`auto`: rjieba when installed, else jieba. Both give identical tokens (tested)."""
     if backend == "auto":
-        try:
-            import rjieba  # noqa: F401  (only: is it installed?)
-            backend = "rjieba"
-        except ImportError:
-            backend = "jieba"
+        from importlib.util import find_spec
+        backend = "rjieba" if find_spec("rjieba") is not None else "jieba"
     if backend not in BACKENDS:
         raise ValueError(f"unknown segmenter {backend!r}; choose from {sorted(BACKENDS)} or auto")
     return BACKENDS[backend](words)
