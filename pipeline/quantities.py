@@ -49,8 +49,8 @@ class Unit:
 @dataclass
 class Rule:
     id: str
-    pat: Pattern         # the rule compiled with `regex` (validation, error messages)
-    rx: re.Pattern       # the same pattern in stdlib `re`, matched anchored at scanner hits
+    pat: Pattern         # the rule compiled with `regex`: matched (with its timeout) at scanner hits
+    rx: re.Pattern       # the same pattern in stdlib `re`: the load-time probe and group names
     priority: int
     unit: str | None     # a unit fixed by the rule (百分之五十 -> %)
 
@@ -119,9 +119,9 @@ def compile_rules(data: LDict, path) -> dict:
     trigger = _compile_rule({"id": "trigger", "pattern": parts["TRIGGER"], "examples": []},
                             w.at(data["parts"], "parts.TRIGGER"), parts, units, need_num=False)
     _probe([trigger] + rules, w)
-    alternation_rx, group_maps = _alternation(rules)
+    alternation_rx, group_maps = _alternation(rules, w.at(data["rules"], "rules (alternation)"))
     return {"units": units, "unit_rx": re.compile(parts["UNIT"]), "rules": rules,
-            "trigger": trigger.rx, "alternation": alternation_rx, "group_maps": group_maps,
+            "trigger": trigger.pat, "alternation": alternation_rx, "group_maps": group_maps,
             "exclusions": exclusions, "exclusions_by_unit": _by_unit(exclusions, units),
             "approx": _compile_approx(data["approx"], w.at(data["approx"], "approx"))}
 
@@ -139,15 +139,16 @@ _PROBE_LENGTHS = (8, 10, 12, 14, 16, 18, 20, 64, 400, 2000)
 PROBE_SECONDS = 0.1
 
 
-def _alternation(rules: list[Rule]) -> tuple[re.Pattern, list[dict[str, int]]]:
+def _alternation(rules: list[Rule], w: Where) -> tuple[Pattern, list[dict[str, int]]]:
     """All rules as one alternation (groups renamed <name>_<i>) matched anchored at a trigger:
     the first rule that matches wins, in priority order. group_maps[i] maps rule i's group names
-    to group numbers in the alternation."""
+    to group numbers in the alternation. Like every rule pattern it runs with the regex module's
+    timeout (the load-time probe below is an early warning, not the guard)."""
     alts = [f"(?P<_r{i}>" + _GROUP.sub(lambda g: f"(?P<{g.group(1)}_{i}>", r.rx.pattern) + ")"
             for i, r in enumerate(rules)]
-    rx = re.compile("|".join(alts))
-    maps = [{name: rx.groupindex[f"{name}_{i}"] for name in r.rx.groupindex} for i, r in enumerate(rules)]
-    return rx, maps
+    pat = Pattern("|".join(alts), w)
+    maps = [{name: pat.groupindex[f"{name}_{i}"] for name in r.rx.groupindex} for i, r in enumerate(rules)]
+    return pat, maps
 
 
 def _probe(rules: list[Rule], w: Where) -> None:
@@ -339,9 +340,9 @@ def extract(doc: Doc, rules: dict) -> None:
             prio = rs[i].priority
             for rule in rs[i + 1:] if not rows else ():
                 if rule.priority < prio:
-                    m = rule.rx.match(text, start, be)
+                    m = rule.pat.match(text, start, be)
                     if m is not None:
-                        rows = _rows(doc, m, rule.rx.groupindex, rule, rules)
+                        rows = _rows(doc, m, rule.pat.groupindex, rule, rules)
                         if rows:
                             break
             for row in rows:

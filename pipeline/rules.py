@@ -173,6 +173,18 @@ class Pattern:
             raise RuleTimeout(f"rule {self.rule_id}: pattern timed out on this document "
                               f"(catastrophic backtracking?): {self.source[:80]}") from None
 
+    def match(self, text: str, pos: int = 0, endpos: int | None = None):
+        try:
+            return self.rx.match(text, pos, len(text) if endpos is None else endpos,
+                                 timeout=self.budget(text))
+        except TimeoutError:
+            raise RuleTimeout(f"rule {self.rule_id}: pattern timed out on this document: "
+                              f"{self.source[:80]}") from None
+
+    @property
+    def groupindex(self) -> dict:
+        return self.rx.groupindex
+
     def search(self, text: str, pos: int = 0, endpos: int | None = None):
         try:
             return self.rx.search(text, pos, len(text) if endpos is None else endpos,

@@ -110,3 +110,18 @@ def test_timeout_fails_one_document_not_the_batch(monkeypatch):
     monkeypatch.undo()
     good = eng.process_text("今年增长5%。", "good")
     assert good["documents"][0]["status"] == "ok"
+
+
+def test_quantity_rules_run_under_the_timeout(monkeypatch):
+    """The quantities scanner's patterns run through rules.Pattern too: an evil one that slipped
+    past the load-time probe fails its document with the rule named, and the next one is fine."""
+    eng = Engine()
+    monkeypatch.setattr(Pattern, "budget", staticmethod(lambda text: 0.3))
+    q = eng.rules["quantities"]
+    monkeypatch.setitem(q, "trigger", Pattern(r"a", Where("rules/quantities.yaml", "parts.TRIGGER", 1)))
+    monkeypatch.setitem(q, "alternation", Pattern(EVIL, Where("rules/quantities.yaml", "rules (alternation)", 2)))
+    bad = eng.process_text("a" * 60 + "!", "bad")
+    assert bad["documents"][0]["status"] == "error"
+    assert "rules (alternation)" in bad["documents"][0]["error"]
+    monkeypatch.undo()
+    assert Engine().process_text("今年增长5%。", "good")["documents"][0]["status"] == "ok"
