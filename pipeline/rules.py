@@ -165,33 +165,32 @@ class Pattern:
         # generous for honest patterns (linear in the text), fatal for catastrophic ones
         return 2.0 + len(text) / 250_000
 
+    def _timeout(self) -> RuleTimeout:
+        return RuleTimeout(f"rule {self.rule_id}: pattern timed out on this document "
+                           f"(catastrophic backtracking?): {self.source[:80]}")
+
     def finditer(self, text: str, pos: int = 0, endpos: int | None = None):
         try:
             yield from self.rx.finditer(text, pos, len(text) if endpos is None else endpos,
                                         timeout=self.budget(text))
         except TimeoutError:
-            raise RuleTimeout(f"rule {self.rule_id}: pattern timed out on this document "
-                              f"(catastrophic backtracking?): {self.source[:80]}") from None
+            raise self._timeout() from None
 
     def match(self, text: str, pos: int = 0, endpos: int | None = None):
+        return self._call(self.rx.match, text, pos, endpos)
+
+    def search(self, text: str, pos: int = 0, endpos: int | None = None):
+        return self._call(self.rx.search, text, pos, endpos)
+
+    def _call(self, method, text: str, pos: int, endpos: int | None):
         try:
-            return self.rx.match(text, pos, len(text) if endpos is None else endpos,
-                                 timeout=self.budget(text))
+            return method(text, pos, len(text) if endpos is None else endpos, timeout=self.budget(text))
         except TimeoutError:
-            raise RuleTimeout(f"rule {self.rule_id}: pattern timed out on this document: "
-                              f"{self.source[:80]}") from None
+            raise self._timeout() from None
 
     @property
     def groupindex(self) -> dict:
         return self.rx.groupindex
-
-    def search(self, text: str, pos: int = 0, endpos: int | None = None):
-        try:
-            return self.rx.search(text, pos, len(text) if endpos is None else endpos,
-                                  timeout=self.budget(text))
-        except TimeoutError:
-            raise RuleTimeout(f"rule {self.rule_id}: pattern timed out on this document: "
-                              f"{self.source[:80]}") from None
 
 
 def alternation(words: Iterable[str]) -> str:
