@@ -44,7 +44,7 @@ def dask_results(paths: list[Path], opts):
             nxt = next(it, None)
             if nxt is not None:
                 pending.append(client.submit(process_batch, nxt, *args, pure=False))
-            yield from fut.result()
+            yield fut.result()
     finally:
         client.close()
         if cluster is not None:

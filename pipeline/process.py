@@ -106,7 +106,10 @@ class Engine:
             self.run_stages(doc)
         except RuleTimeout as e:
             return error_result(doc.path or doc.doc_id, f"{doc.path or doc.doc_id}: {e}", doc)
-        return rows_of(doc)
+        t = time.perf_counter()
+        rows = rows_of(doc)
+        self.seconds["tables"] += time.perf_counter() - t
+        return rows
 
 
 def rows_of(doc: Doc) -> dict[str, list[dict]]:
@@ -133,16 +136,20 @@ def token_table(doc: Doc) -> pa.Table:
         return schema.empty_table()
     bounds = np.empty(2 * n, dtype=np.int64)                             # s0, e0, s1, e1, ...
     bounds[0::2], bounds[1::2] = doc.tokens.starts, doc.tokens.ends
-    cps = np.frombuffer(doc.text.encode("utf-32-le"), dtype=np.uint32)
+    cps = np.frombuffer(doc.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     widths = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)       # UTF-8 bytes per char
     byte_at = np.concatenate(([0], np.cumsum(widths, dtype=np.int64)))
     data = doc.text.encode("utf-8", "surrogatepass")
-    pieces = pa.LargeStringArray.from_buffers(
-        2 * n - 1, pa.py_buffer(byte_at[bounds].astype(np.int64)), pa.py_buffer(data))
-    texts = pieces.take(pa.array(np.arange(0, 2 * n - 1, 2))).cast(pa.string())
-    starts = pa.array(bounds[0::2])
-    return pa.table({"doc_id": pa.array([doc.doc_id] * n, pa.string()), "start": starts,
-                     "end": pa.array(bounds[1::2]), "text": texts}, schema=schema)
+    if len(data) < 2**31:                        # 32-bit offsets: the take yields `string` directly
+        pieces = pa.StringArray.from_buffers(2 * n - 1, pa.py_buffer(byte_at[bounds].astype(np.int32)),
+                                             pa.py_buffer(data))
+        texts = pieces.take(pa.array(np.arange(0, 2 * n - 1, 2)))
+    else:
+        pieces = pa.LargeStringArray.from_buffers(2 * n - 1, pa.py_buffer(byte_at[bounds]), pa.py_buffer(data))
+        texts = pieces.take(pa.array(np.arange(0, 2 * n - 1, 2))).cast(pa.string())
+    return pa.table({"doc_id": pa.repeat(pa.scalar(doc.doc_id, pa.string()), n),
+                     "start": pa.array(bounds[0::2]), "end": pa.array(bounds[1::2]), "text": texts},
+                    schema=schema)
 
 
 def document_row(doc: Doc, counts: dict, status: str = "ok", error: str | None = None) -> dict:

@@ -20,9 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
+from .batch import Packed, first_row, result_tables
 from .process import Engine, error_result
 from .rules import DEFAULT_RULES_DIR
 from .write import PreviousRows, TableWriter
+
+
+BATCH = 16                    # documents per worker task
 
 
 class InputError(Exception):
@@ -82,13 +86,26 @@ def _work(path: str) -> tuple[dict, dict]:
     return result, seconds
 
 
-def process_batch(paths: list[str], rules_dir: str, reference, segmenter: str) -> list[tuple[dict, dict]]:
+def _work_batch(paths: list[str]) -> Packed:
+    """A few documents in one task: their rows cross back to the parent as one Arrow table per
+    output table (see batch.py), built here so the parent only writes."""
+    results = [_work(p) for p in paths]
+    t = time.perf_counter()
+    packed = Packed(results)
+    dt_ = time.perf_counter() - t
+    secs = packed.seconds[-1]
+    secs["tables"] = secs.get("tables", 0.0) + dt_
+    secs["total"] += dt_
+    return packed
+
+
+def process_batch(paths: list[str], rules_dir: str, reference, segmenter: str) -> Packed:
     """A batch of documents in one task (Dask): the engine is built once per worker process."""
     key = (rules_dir, reference, segmenter)
     if _ENGINE is None or getattr(_ENGINE, "_key", None) != key:
         _init_worker(rules_dir, reference, segmenter)
         _ENGINE._key = key
-    return [_work(p) for p in paths]
+    return _work_batch(paths)
 
 
 class Progress:
@@ -176,11 +193,12 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
                 result, secs = next(fresh)
             for k, v in secs.items():
                 seconds[k] += v
-            drow = result["documents"][0]
+            drow = first_row(result["documents"])
             if drow["doc_id"] in seen_ids:          # two files, one stem: keep the first
-                result = error_result(path, f"{path}: doc_id {drow['doc_id']!r} is already used by "
-                                            f"{seen_ids[drow['doc_id']]}; rename one of the files")
-                drow = result["documents"][0]
+                result = result_tables(error_result(
+                    path, f"{path}: doc_id {drow['doc_id']!r} is already used by "
+                          f"{seen_ids[drow['doc_id']]}; rename one of the files"))
+                drow = first_row(result["documents"])
             else:
                 seen_ids[drow["doc_id"]] = str(path)
             writer.add(result)
@@ -218,21 +236,28 @@ def _jieba_version() -> str:
 
 
 def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
+    """(result tables, stage seconds) per document, in input order."""
     global _ENGINE
     if opts.engine == "dask":
         from .dask_engine import dask_results
-        yield from dask_results(paths, opts)
+        for packed in dask_results(paths, opts):
+            yield from packed.documents()
         return
     _ENGINE = engine              # this process, and forked workers, use the engine built here
-    if jobs == 1 or len(paths) < 2:
-        for p in paths:
-            yield _work(str(p))
+    names = [str(p) for p in paths]
+    # a batch per task: small enough to keep both workers busy to the end, large enough that
+    # building and sending one Arrow table per batch is cheap per document
+    size = max(1, min(BATCH, len(names) // (jobs * 4) or 1))
+    batches = [names[i:i + size] for i in range(0, len(names), size)]
+    if jobs == 1 or len(batches) < 2:
+        for b in batches:
+            yield from _work_batch(b).documents()
         return
-    chunk = max(1, min(8, len(paths) // (jobs * 16) or 1))
     if "fork" in mp.get_all_start_methods():
         pool = mp.get_context("fork").Pool(jobs)     # inherits _ENGINE: no start-up per worker
     else:
         pool = mp.get_context("spawn").Pool(jobs, initializer=_init_worker,
                                             initargs=(str(opts.rules_dir), opts.reference, opts.segmenter))
     with pool:
-        yield from pool.imap(_work, [str(p) for p in paths], chunksize=chunk)
+        for packed in pool.imap(_work_batch, batches):
+            yield from packed.documents()

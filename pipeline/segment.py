@@ -69,7 +69,7 @@ class Segmenter:
         if not starts:
             return Tokens()
         starts, ends = np.concatenate(starts), np.concatenate(ends)
-        keep = ~_blank_mask(text)[starts]
+        keep = ~_blank_at(text, starts)
         return Tokens(starts[keep], ends[keep])
 
     def spans(self, text: str, offset: int = 0) -> list[tuple[int, int]]:
@@ -132,12 +132,15 @@ def _pieces(text: str):
         a = z
 
 
-def _blank_mask(text: str) -> np.ndarray:
-    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return np.isin(cps, _BLANK_CPS)
+def _blank_at(text: str, positions: np.ndarray) -> np.ndarray:
+    """Whether the character at each position is blank (str.isspace), by a lookup table."""
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)[positions]
+    return _BLANK[np.minimum(cps, len(_BLANK) - 1)]
 
 
-_BLANK_CPS = np.array([ord(c) for c in map(chr, range(0x3001)) if c.isspace()], dtype=np.uint32)
+# str.isspace of every code point up to U+3000, the last blank one; the final slot stands for
+# every higher code point and is False
+_BLANK = np.array([chr(c).isspace() for c in range(0x3001)] + [False], dtype=bool)
 
 
 def segment(doc: Doc, seg: Segmenter) -> None:

@@ -14,13 +14,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .records import SCHEMAS, TABLES, sort_rows
+from .records import SCHEMAS, TABLES
 
-ROW_GROUP = 64_000       # rows per Parquet row group
-DICT_BUFFER = 16_000     # rows held as dicts before they are turned into Arrow (memory bound)
+ROW_GROUP = 64_000       # rows per Parquet row group (and rows buffered per table at most)
 
 
 def _remove_stale(out_dir: Path) -> None:
@@ -47,45 +48,30 @@ class TableWriter:
         _remove_stale(self.out_dir)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.tmp-{os.getpid()}-",
                                          dir=self.out_dir.parent))
-        self.buffers: dict[str, list[dict]] = {t: [] for t in TABLES}
-        self.arrow: dict[str, list[pa.Table]] = {t: [] for t in TABLES}
-        self.arrow_rows: dict[str, int] = {t: 0 for t in TABLES}
+        self.buffers: dict[str, list[pa.Table]] = {t: [] for t in TABLES}
+        self.buffered: dict[str, int] = {t: 0 for t in TABLES}
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.counts: dict[str, int] = {t: 0 for t in TABLES}
 
-    def add(self, result: dict[str, list[dict] | pa.Table]) -> None:
+    def add(self, result: dict[str, pa.Table]) -> None:
+        """One document's tables (batch.result_tables / Packed slices), in doc_id order."""
         for table in TABLES:
-            rows = result.get(table)
-            if isinstance(rows, pa.Table):       # built column-wise already (tokens)
-                if rows.num_rows:
-                    if self.buffers[table]:          # dict rows came first (reused documents):
-                        self._flush(table)           # keep document order
-                    self.arrow[table].append(rows)
-                    self.arrow_rows[table] += rows.num_rows
-                    self.counts[table] += rows.num_rows
-                    if self.arrow_rows[table] >= ROW_GROUP:
-                        self._flush(table)
+            data = result.get(table)
+            if data is None or not data.num_rows:
                 continue
-            if rows:
-                if self.arrow[table]:
-                    self._flush(table)
-                self.buffers[table].extend(sort_rows(table, rows))
-                self.counts[table] += len(rows)
-                if len(self.buffers[table]) >= DICT_BUFFER:
-                    self._flush(table)
+            self.buffers[table].append(data)
+            self.buffered[table] += data.num_rows
+            self.counts[table] += data.num_rows
+            if self.buffered[table] >= ROW_GROUP:
+                self._flush(table)
 
     def _flush(self, table: str, final: bool = False) -> None:
-        """Write what is buffered for `table`: Arrow tables or dict rows (`add` flushes one
-        kind before buffering the other, so document order is kept)."""
-        rows = self.buffers[table]
-        schema = SCHEMAS[table]
-        if self.arrow[table]:
-            self._write(table, pa.concat_tables(self.arrow[table]))
-            self.arrow[table], self.arrow_rows[table] = [], 0
-        elif rows or (final and self.parts[table] == 0 and table not in self.writers):
-            cols = {name: [r.get(name) for r in rows] for name in schema.names}
-            self._write(table, pa.table(cols, schema=schema))   # an empty table keeps its schema
-        self.buffers[table] = []
+        if self.buffers[table]:
+            data = pa.concat_tables(self.buffers[table]).combine_chunks()
+            self.buffers[table], self.buffered[table] = [], 0
+            self._write(table, data)
+        elif final and self.parts[table] == 0 and table not in self.writers:
+            self._write(table, SCHEMAS[table].empty_table())       # an empty table keeps its schema
 
     def _write(self, table: str, data: pa.Table) -> None:
         if self.partitioned:
@@ -149,18 +135,27 @@ class PreviousRows:
 
     @staticmethod
     def _groups(pf):
+        """(doc_id, Arrow rows of that document) in file order; a document's rows may span
+        record batches, so a group is yielded only once the next doc_id shows up."""
         cur_id, cur = None, []
-        for batch in pf.iter_batches(batch_size=8192):
-            for r in batch.to_pylist():
-                if r["doc_id"] != cur_id:
+        for batch in pf.iter_batches(batch_size=65_536):
+            ids = batch.column(0)                        # doc_id is every table's first column
+            n = len(ids)
+            if n == 0:
+                continue
+            change = np.flatnonzero(pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)) + 1
+            starts = [0, *change.tolist()]
+            for a, z in zip(starts, [*starts[1:], n]):
+                doc_id = ids[a].as_py()
+                if doc_id != cur_id:
                     if cur:
-                        yield cur_id, cur
-                    cur_id, cur = r["doc_id"], []
-                cur.append(r)
+                        yield cur_id, pa.Table.from_batches(cur)
+                    cur_id, cur = doc_id, []
+                cur.append(batch.slice(a, z - a))
         if cur:
-            yield cur_id, cur
+            yield cur_id, pa.Table.from_batches(cur)
 
-    def take(self, doc_id: str) -> dict[str, list[dict]]:
+    def take(self, doc_id: str) -> dict[str, pa.Table]:
         out = {}
         for table in TABLES:
             head = self.heads[table]
@@ -170,7 +165,7 @@ class PreviousRows:
                 out[table] = head[1]
                 head = next(self.iters[table], None)
             else:
-                out[table] = []
+                out[table] = SCHEMAS[table].empty_table()
             self.heads[table] = head
         return out
 

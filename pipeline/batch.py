@@ -1,0 +1,86 @@
+"""The results of a batch of documents as Arrow tables, one per output table.
+
+Workers turn their rows into Arrow before sending them: one table per batch crosses the process
+boundary (cheap to pickle: a few buffers), where per-document dicts or per-document Arrow
+tables cost more to send than to compute. The parent slices a batch back into documents
+(zero-copy), so it can still merge reused documents in doc_id order and replace a document's
+rows by an error row.
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+
+import pyarrow as pa
+
+from .records import SCHEMAS, SORT_KEYS, TABLES, sort_rows
+
+
+def to_arrow(table: str, rows: list[dict] | pa.Table) -> pa.Table:
+    """Rows of one table in their stable order (SORT_KEYS), with the table's schema."""
+    if isinstance(rows, pa.Table):
+        return rows
+    schema = SCHEMAS[table]
+    if len(rows) > 1:
+        rows = _sorted(table, rows)
+    return pa.table({name: [r.get(name) for r in rows] for name in schema.names}, schema=schema)
+
+
+def _sorted(table: str, rows: list[dict]) -> list[dict]:
+    # The keys are never null in rows the stages produce (start, end, block_index, turn_index):
+    # a plain itemgetter sort; sort_rows (nulls last) is the general fallback.
+    try:
+        return sorted(rows, key=itemgetter(*SORT_KEYS[table]))
+    except (TypeError, KeyError):
+        return sort_rows(table, rows)
+
+
+def result_tables(result: dict) -> dict[str, pa.Table]:
+    """One document's result ({table: rows or Arrow}) as {table: Arrow table}."""
+    return {t: to_arrow(t, result.get(t, [])) for t in TABLES}
+
+
+class Packed:
+    """A batch of document results, packed: per table one Arrow table of all the batch's rows in
+    document order, plus each document's row counts, documents row and stage seconds."""
+
+    def __init__(self, results: list[tuple[dict, dict]]):
+        self.counts = [{t: _len(r.get(t, [])) for t in TABLES} for r, _ in results]
+        self.seconds = [s for _, s in results]
+        self.tables = {}
+        for t in TABLES:
+            parts = [r.get(t, []) for r, _ in results]
+            arrow = [p for p in parts if isinstance(p, pa.Table) and p.num_rows]
+            if arrow and len(arrow) == sum(1 for p in parts if _len(p)):
+                self.tables[t] = pa.concat_tables(arrow).combine_chunks() if len(arrow) > 1 else arrow[0]
+                continue
+            rows = []
+            for p in parts:                        # each document sorted on its own: documents
+                if isinstance(p, pa.Table):        # stay in input order
+                    rows.extend(p.to_pylist())
+                elif len(p) > 1:
+                    rows.extend(_sorted(t, p))
+                else:
+                    rows.extend(p)
+            schema = SCHEMAS[t]
+            self.tables[t] = pa.table({n: [r.get(n) for r in rows] for n in schema.names}, schema=schema)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def documents(self):
+        """(result, seconds) per document: result maps each table to a zero-copy slice."""
+        offsets = {t: 0 for t in TABLES}
+        for counts, secs in zip(self.counts, self.seconds):
+            result = {}
+            for t in TABLES:
+                result[t] = self.tables[t].slice(offsets[t], counts[t])
+                offsets[t] += counts[t]
+            yield result, secs
+
+
+def _len(rows) -> int:
+    return rows.num_rows if isinstance(rows, pa.Table) else len(rows)
+
+
+def first_row(table: pa.Table) -> dict:
+    return {name: col[0].as_py() for name, col in zip(table.column_names, table.columns)}
