@@ -75,13 +75,17 @@ def _convert(node: yaml.Node, file: str) -> Any:
     return value           # 2024-03-01, no, yes, off: strings, as written
 
 
+# libyaml's parser when PyYAML has it: the same nodes and lines, about ten times faster
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RuleError(path, f"cannot read: {e}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)
