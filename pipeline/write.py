@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ import pyarrow.parquet as pq
 from .records import SCHEMAS, TABLES
 
 ROW_GROUP = 64_000       # rows per Parquet row group (and rows buffered per table at most)
+PENDING = 4              # row groups handed to the writer thread and not yet written, at most
 
 
 def _remove_stale(out_dir: Path) -> None:
@@ -50,7 +53,9 @@ class TableWriter:
                                          dir=self.out_dir.parent))
         self.buffers: dict[str, list[pa.Table]] = {t: [] for t in TABLES}
         self.buffered: dict[str, int] = {t: 0 for t in TABLES}
-        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.writers: dict[str, pq.ParquetWriter] = {}       # used by the writer thread only
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
+        self.pending: deque[Future] = deque()
         self.counts: dict[str, int] = {t: 0 for t in TABLES}
 
     def add(self, result: dict[str, pa.Table]) -> None:
@@ -74,20 +79,35 @@ class TableWriter:
             self._write(table, SCHEMAS[table].empty_table())       # an empty table keeps its schema
 
     def _write(self, table: str, data: pa.Table) -> None:
+        """Hand a row group to the writer thread: Parquet encoding releases the GIL, so it
+        overlaps with the next documents. One thread keeps each file's row groups in order;
+        at most PENDING row groups wait, so memory stays bounded."""
+        self.pending.append(self.thread.submit(self._encode, table, data, self.parts[table]))
+        self.parts[table] += 1
+        while len(self.pending) > PENDING:
+            self.pending.popleft().result()          # re-raises a write error here
+
+    def _encode(self, table: str, data: pa.Table, part: int) -> None:
         if self.partitioned:
             folder = self.tmp / table
             folder.mkdir(exist_ok=True)
-            pq.write_table(data, folder / f"part-{self.parts[table]:05d}.parquet", row_group_size=ROW_GROUP)
+            pq.write_table(data, folder / f"part-{part:05d}.parquet", row_group_size=ROW_GROUP)
         else:
             if table not in self.writers:
                 self.writers[table] = pq.ParquetWriter(self.tmp / f"{table}.parquet", SCHEMAS[table])
             self.writers[table].write_table(data, row_group_size=ROW_GROUP)
-        self.parts[table] += 1
+
+    def _drain(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
 
     def commit(self, manifest: dict) -> None:
         """Finish every table, then move the whole set into place, the manifest last."""
         for table in TABLES:
             self._flush(table, final=True)   # also creates the file of an empty table, with its schema
+        self._drain()
+        self.thread.shutdown()
+        for table in TABLES:
             if table in self.writers:
                 self.writers.pop(table).close()
         manifest = {**manifest, "rows": self.counts}
@@ -110,6 +130,7 @@ class TableWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def abort(self) -> None:
+        self.thread.shutdown(wait=True, cancel_futures=True)
         for w in self.writers.values():
             try:
                 w.close()
