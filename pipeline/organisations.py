@@ -15,6 +15,7 @@ All candidates go to the resolve stage, which keeps the longest of overlapping o
 from __future__ import annotations
 
 import bisect
+from bisect import bisect_left, bisect_right
 import os
 import re
 from collections import Counter
@@ -150,7 +151,11 @@ def compile_rules(data: LDict, path) -> dict:
     check_examples(inn, iw, FIELDS)
     inner = expect_str_list(inn["words"], iw, "words")
     # inner parts joined by 和 / 与 (经济和信息化, 物流与采购): the joining word is not a stop there
-    r["inner_and"] = [(x, i) for x in inner for i, ch in enumerate(x) if ch in "和与"]
+    r["inner_and"] = {}                          # the joining character -> (inner part, its offset)
+    for x in inner:
+        for i, ch in enumerate(x):
+            if ch in "和与":
+                r["inner_and"].setdefault(ch, []).append((x, i))
     expect(inn["abbreviations"], dict, iw, "abbreviations")
     inner_abbr = {k: v for k, v in inn["abbreviations"].items() if k != v}
     su = data["subunits"]
@@ -267,6 +272,7 @@ def compile_rules(data: LDict, path) -> dict:
     # It runs on the REVERSED text: names end in few characters (部, 局, 会, 报 ...) but start
     # with very common ones (中, 国, 人), so the reversed trie tries three times fewer positions.
     r["lex_rx"] = re.compile(trie_regex({x[::-1] for x in set(gaz) | set(heads)}))
+    r["lex_trie"] = _lexicon_trie(set(gaz) | set(heads))
     r["gaz_prefix_rx"] = re.compile(trie_regex(gaz))
     r["gaz_search_rx"] = r["gaz_prefix_rx"]
     r["party_heads_need_place"] = {"委"}
@@ -279,6 +285,8 @@ def compile_rules(data: LDict, path) -> dict:
     r["place_rx"] = re.compile(f".{{2,7}}?(?:{suffix_alt})")
     r["loose_anchor"] = places | prefixes | set(gaz) | {a for a in janchor if a.endswith(tuple(suffixes))}
     r["canon_cache"] = {}
+    r["judge_cache"] = {}
+    r["word_flags"] = {}
     r["legal_forms"] = ("集团股份有限公司", "集团有限公司", "股份有限公司", "有限责任公司", "有限公司")
     return r
 
@@ -290,32 +298,37 @@ def lexicon_words(rules: dict) -> list[str]:
 
 # --- word boundaries -----------------------------------------------------------------------------
 class _Words:
-    """jieba's word spans of one text (sorted, found by bisection: nothing built per word), or
-    one word per character for a plain string without tokens."""
+    """jieba's word spans of one text as two Python lists (converted once per text: indexing a
+    numpy array per word is slow), found by bisection; or one word per character for a plain
+    string without tokens."""
+
+    __slots__ = ("folded", "starts", "ends", "n")
 
     def __init__(self, tokens, folded):
         self.folded = folded
         if tokens is None or len(tokens) == 0:
-            tokens = Tokens(np.arange(len(folded)), np.arange(1, len(folded) + 1))
-        elif not isinstance(tokens, Tokens):
-            tokens = Tokens([s for s, _ in tokens], [e for _, e in tokens])
-        self.tokens = tokens
-        self.starts, self.ends = tokens.starts, tokens.ends
+            self.starts, self.ends = list(range(len(folded))), list(range(1, len(folded) + 1))
+        elif isinstance(tokens, Tokens):
+            self.starts, self.ends = tokens.starts.tolist(), tokens.ends.tolist()
+        else:
+            self.starts, self.ends = [s for s, _ in tokens], [e for _, e in tokens]
+        self.n = len(self.starts)
 
     def ending_at(self, pos: int) -> int | None:
-        i = int(np.searchsorted(self.ends, pos, side="left"))
-        return i if i < len(self.ends) and self.ends[i] == pos else None
+        i = bisect_left(self.ends, pos)
+        return i if i < self.n and self.ends[i] == pos else None
 
     def starts_word(self, start: int) -> bool:
-        i = int(np.searchsorted(self.starts, start, side="left"))
-        return i < len(self.starts) and self.starts[i] == start
+        i = bisect_left(self.starts, start)
+        return i < self.n and self.starts[i] == start
 
     def aligned(self, start: int, end: int) -> bool:
         """[start, end) starts and ends on word boundaries."""
         return self.starts_word(start) and self.ending_at(end) is not None
 
     def containing(self, pos: int) -> int | None:
-        return self.tokens.index_at(pos)
+        i = bisect_right(self.starts, pos) - 1
+        return i if i >= 0 and self.ends[i] > pos else None
 
 
 # --- extraction ----------------------------------------------------------------------------------
@@ -352,10 +365,8 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
     accepted: dict[int, str] = {}                     # end -> kind of names accepted so far
     ends: list[int] = []                              # the same ends, in text order
     out: list[dict] = []
-    n = len(folded)
-    rev = folded[::-1]
-    found = [(n - m.end(), n - m.start(), m.group()[::-1]) for m in rules["lex_rx"].finditer(rev)]
-    _overlapped(found, rev, words, rules)
+    found = _lexicon_found(folded, rules)
+    _overlapped(found, folded, words, rules)
     straddle, straddle_first = rules["straddle_rx"].match, rules["straddle_first"]
     for s, e, w in reversed(found):                   # left to right: earlier names are known
         trimmed = w[-1] in straddle_first and straddle(folded, e - 1) is not None
@@ -383,6 +394,97 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
     return out
 
 
+def _lexicon_found(folded: str, rules: dict) -> list[tuple[int, int, str]]:
+    """The matches of the lexicon trie on the reversed text, right to left, as (start, end,
+    word) of the text: at each place the longest name or head ending there, not overlapping.
+    Long texts go through the same trie as arrays (numpy), five times faster than the regex;
+    the two give the same matches (tests/test_organisations.py)."""
+    if len(folded) < LEX_ARRAY_MIN:
+        n, rev = len(folded), folded[::-1]
+        return [(n - m.end(), n - m.start(), m.group()[::-1]) for m in rules["lex_rx"].finditer(rev)]
+    return _lexicon_found_arrays(folded, rules["lex_trie"])
+
+
+LEX_ARRAY_MIN = 1000        # below this, numpy's fixed costs outweigh the regex
+
+
+def _lexicon_trie(words) -> tuple:
+    """The lexicon as a trie walked from a word's LAST character: its edges {(node, char): node}
+    (the root is node 0) and which nodes end a word; in arrays, the root's children by code
+    point, the column of each code point (0: in no word) and the other edges as a flat table
+    (node * width + column -> node, or -1)."""
+    edges: dict[tuple[int, str], int] = {}
+    ends_word = [False]
+    for w in sorted(set(words)):
+        node = 0
+        for ch in reversed(w):
+            child = edges.get((node, ch))
+            if child is None:
+                child = edges[(node, ch)] = len(ends_word)
+                ends_word.append(False)
+            node = child
+        ends_word[node] = True
+    chars = sorted({ch for _, ch in edges})
+    small = np.int16 if max(len(chars), len(ends_word)) < 32767 else np.int32
+    column = np.zeros(0x110000, dtype=small)
+    root = np.full(0x110000, -1, dtype=small)
+    for i, ch in enumerate(chars, 1):
+        column[ord(ch)] = i
+    width = len(chars) + 1
+    table = np.full(len(ends_word) * width, -1, dtype=np.int32)
+    for (node, ch), child in edges.items():
+        table[node * width + int(column[ord(ch)])] = child
+        if not node:
+            root[ord(ch)] = child
+    return edges, ends_word, root, column, table, width, np.array(ends_word, dtype=bool)
+
+
+FEW = 40                    # below this many places still walking, Python's dict is quicker
+
+
+def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]]:
+    """_lexicon_found on arrays: every place whose character ends a word walks the trie leftwards
+    (all places at once, one character per step), which gives the longest word ending at each
+    place; then, right to left, a word is kept when it ends at or before the last one kept began
+    (the regex's scan of the reversed text)."""
+    edges, ends_word, root, column, table, width, ends_word_a = trie
+    cps = np.frombuffer(folded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    first = root[cps]
+    last = np.flatnonzero(first >= 0)                 # index of a word's last character
+    node = first[last]
+    length = np.where(ends_word_a[node], 1, 0)
+    ids = np.arange(len(last))
+    depth = 1
+    while len(ids) >= FEW:
+        pos = last[ids] - depth
+        if pos[0] < 0:                                # (sorted: only the first can be off the text)
+            ids, node, pos = ids[1:], node[1:], pos[1:]
+        node = table[node.astype(np.intp) * width + column[cps[pos]]]
+        hit = node >= 0
+        ids, node = ids[hit], node[hit]
+        depth += 1
+        length[ids[ends_word_a[node]]] = depth
+    for i, nd in zip(ids.tolist(), node.tolist()):    # the few long walks left
+        p, d = int(last[i]) - depth, depth
+        while p >= 0:
+            nd = edges.get((nd, folded[p]))
+            if nd is None:
+                break
+            d += 1
+            if ends_word[nd]:
+                length[i] = d
+            p -= 1
+    has = np.flatnonzero(length)
+    out = []
+    add = out.append
+    limit = len(folded)
+    for e, n in zip((last[has] + 1)[::-1].tolist(), length[has][::-1].tolist()):
+        if e <= limit:
+            limit = e - n
+            add((limit, e, folded[limit:e]))
+    return out
+
+
 def _titles(folded: str, text: str, rules: dict, out: list) -> None:
     """Newspapers written as a title after their country: 加拿大《国家邮报》."""
     for m in rules["title_rx"].finditer(folded):
@@ -391,15 +493,18 @@ def _titles(folded: str, text: str, rules: dict, out: list) -> None:
                     "rule_id": "org.titles", "priority": 1})
 
 
-def _overlapped(found: list, rev: str, words: _Words, rules: dict) -> None:
+def _overlapped(found: list, folded: str, words: _Words, rules: dict) -> None:
     """The trie's matches do not overlap: a head inside a word (国会 in 联合国|会员国) hides the
     name ending inside it. For such heads (rules: overlap_heads), look again for the longest
     name ending inside the head, and add it in place (found runs right to left)."""
     risky = rules["overlap_heads"]
-    n = len(rev)
+    n = len(folded)
+    rev = None
     extra = []
     for s, e, w in found:
         if w in risky and not words.starts_word(s):
+            if rev is None:
+                rev = folded[::-1]
             for p in range(e - 1, s, -1):
                 m = rules["lex_rx"].match(rev, n - p)
                 if m:
@@ -430,7 +535,7 @@ def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accept
     if rules["not_after_rx"].match(folded, he):
         return None                                   # ... 大会, ... 工程: an event or programme
     k = words.containing(hs)
-    if k is None or (words.tokens[k][0] < hs and folded[words.tokens[k][0]:he] in rules["stop"]):
+    if k is None or (words.starts[k] < hs and folded[words.starts[k]:he] in rules["stop"]):
         return None                                   # 主办, 举办: a verb, not a head
     loose, strict = _left_edge(k, hs, he, folded, words, rules, accepted)
     if strict is not None and loose < strict and _starts_anchored(folded[strict:hs], rules["loose_anchor"]):
@@ -457,32 +562,36 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
     (瑞士政府|宣布瑞银集团: the body is the verb's subject; 世贸组织上诉机构 goes on). The loose edge is offered only when it starts on an anchor (a
     place or known name): `武汉中小数转专家委员会` keeps its odd inner words because 武汉 opens
     it; the caller tries the strict edge first (李强会见|美国商会)."""
-    hard, soft, cross, tokens = rules["hard_stop"], rules["stop"], rules["cross"], words.tokens
-    name_rx = rules["name_rx"]
-    pos = tokens[k][0]
+    starts, ends = words.starts, words.ends
+    flags_of = _word_flags(rules)
+    pos = starts[k]
     strict = None
     crossed = 0                                       # words of two or more characters crossed
     ordinal_from = None                               # where the name starts when ordinals open it
     i = k - 1
     while i >= 0:
-        s, e = tokens[i]
-        if e != pos or he - s > MAX_NAME_CHARS or not _NAME_START(folded, s):
+        s, e = starts[i], ends[i]
+        if e != pos or he - s > MAX_NAME_CHARS or not _name_start(folded[s]):
             break                                     # a gap, punctuation, a quote
         w = folded[s:e]
-        if rules["hard_rx"].fullmatch(w):
+        flags = flags_of.get(w)
+        if flags is None:
+            flags = _set_word_flags(w, flags_of, rules)
+        count, hard, soft, ordinal, cross = flags
+        if count:
             break                                     # 八大, 十项: counts are not names
-        if w in hard or (w in soft and not _fragment(i, tokens) and not name_rx.fullmatch(w)):
+        if hard or (soft and not ordinal and not _fragment(i, starts, ends)):
             jump = _inner_across(s, folded, rules)   # 经济和信息化: 和 inside an inner part
             if jump is not None:
-                while i >= 0 and tokens[i][0] > jump:
+                while i >= 0 and starts[i] > jump:
                     i -= 1
                 pos = jump
                 i -= 1
                 continue
-            if w in hard:
+            if hard:
                 break
-            if e - s > 1 and (w not in cross or crossed) or pos < hs and (
-                    s in accepted or (i > 0 and folded[tokens[i - 1][0]:s] in rules["bodies"])):
+            if e - s > 1 and (not cross or crossed) or pos < hs and (
+                    s in accepted or (i > 0 and folded[starts[i - 1]:s] in rules["bodies"])):
                 if strict is not None:
                     pos = strict                      # a second verb: a sentence, not a name
                 strict = pos
@@ -491,7 +600,7 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
             strict = pos if strict is None else strict
         if e in accepted and _self_contained(folded[pos:he], rules):
             break                                     # 省委|省政府, 党中央|国务院: two bodies
-        if name_rx.fullmatch(w):
+        if ordinal:
             ordinal_from = pos if ordinal_from is None else ordinal_from
         else:
             ordinal_from = None
@@ -504,23 +613,40 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
         pos = ordinal_from                            # a name does not open with 第十四届
     if folded.startswith(rules["not_opening"], pos):
         j = words.containing(pos)
-        if j is not None and folded[pos:tokens[j][1]] in rules["not_opening"] and tokens[j][1] < hs and \
-                _starts_anchored(folded[tokens[j][1]:hs], rules["loose_anchor"]):
-            pos = tokens[j][1]                        # 建设|国家区域医疗中心: the name opens on the anchor
+        if j is not None and folded[pos:ends[j]] in rules["not_opening"] and ends[j] < hs and \
+                _starts_anchored(folded[ends[j]:hs], rules["loose_anchor"]):
+            pos = ends[j]                        # 建设|国家区域医疗中心: the name opens on the anchor
     return pos, (strict if strict is not None and strict > pos else None)
 
 
-_NAME_START = re.compile(r"[\u3400-\u9fffA-Za-z0-9]").match
+def _name_start(ch: str) -> bool:
+    """A name can hold this character: a Han character (U+3400..U+9FFF), an ASCII letter or digit."""
+    return "\u3400" <= ch <= "\u9fff" or "a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9"
 
 
-def _fragment(i: int, tokens) -> bool:
+def _word_flags(rules) -> dict:
+    cache = rules["word_flags"]
+    if len(cache) > 50_000:              # bounded: memory must not grow with the corpus
+        cache.clear()
+    return cache
+
+
+def _set_word_flags(w: str, cache: dict, rules) -> tuple:
+    """What the left edge needs to know of a word, computed once per word: (a count such as
+    八大, a hard stop, a soft stop, an ordinal such as 第十四届, a word a loose edge may cross)."""
+    flags = cache[w] = (rules["hard_rx"].fullmatch(w) is not None, w in rules["hard_stop"], w in rules["stop"],
+                        rules["name_rx"].fullmatch(w) is not None, w in rules["cross"])
+    return flags
+
+
+def _fragment(i: int, starts, ends) -> bool:
     """A one-character word beside another one: a piece of a word jieba does not know
     (经/信 in 湖北省经信厅, 星/地 in 星地融合), not a real verb or particle."""
-    s, e = tokens[i]
+    s, e = starts[i], ends[i]
     if e - s != 1:
         return False
-    left = i > 0 and tokens[i - 1][1] == s and tokens[i - 1][1] - tokens[i - 1][0] == 1
-    right = i + 1 < len(tokens) and tokens[i + 1][0] == e and tokens[i + 1][1] - tokens[i + 1][0] == 1
+    left = i > 0 and ends[i - 1] == s and ends[i - 1] - starts[i - 1] == 1
+    right = i + 1 < len(starts) and starts[i + 1] == e and ends[i + 1] - starts[i + 1] == 1
     return left or right
 
 
@@ -532,8 +658,8 @@ def _starts_anchored(part: str, words: set) -> bool:
 
 
 def _inner_across(s: int, folded: str, rules) -> int | None:
-    for word, off in rules["inner_and"]:
-        if folded[s] == word[off] and folded.startswith(word, s - off):
+    for word, off in rules["inner_and"].get(folded[s], ()):
+        if folded.startswith(word, s - off):
             return s - off
     return None
 
@@ -544,16 +670,41 @@ def _self_contained(part: str, rules) -> bool:
 
 
 def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, accepted, inner) -> dict | None:
-    """Accept or reject one candidate span; give its kind and canonical name."""
-    heads = rules["heads"]
-    head = folded[hs:he]
-    kind, weak, inherit, place_alone, rid, named_kinds = heads[head]
+    """Accept or reject one candidate span; give its kind and canonical name. The verdict hangs
+    on the span, its head and the kinds of the names accepted inside it, so it is cached; only
+    the word check of the name part (jieba's cut differs by context) is done every time."""
+    kinds = tuple(accepted[x] for x in sorted(inner))
+    head = folded[hs:he]                              # (the span may start inside it: 报 after 日)
+    key = (span, head, kinds)
+    cache = rules["judge_cache"]
+    verdict = cache.get(key, _MISS)
+    if verdict is _MISS:
+        if len(cache) > 20_000:          # bounded: memory must not grow with the corpus
+            cache.clear()
+        verdict = cache[key] = _verdict(span, head, kinds, rules)
+    if verdict is None:
+        return None
+    name, kind, rid, bare = verdict
+    if bare:
+        return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": rid, "priority": 1, "bare": True}
+    parts = _words_of(start, hs, words)
+    if parts and all(w in rules["generic"] for w in parts):
+        return None                                   # 创新联合实验室: no name, only kinds
+    return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": rid, "priority": 0}
+
+
+_MISS = object()
+
+
+def _verdict(span: str, head: str, inner_kinds: tuple, rules) -> tuple | None:
+    """(name, kind, rule id, bare) of a span ending with `head`, or None when it is no name;
+    `inner_kinds`: the kinds of the names accepted inside it, in text order."""
+    kind, weak, inherit, place_alone, rid, named_kinds = rules["heads"][head]
     if span in rules["exclude"] or span.endswith(rules["no_final"]):
         return None
     if span in rules["bare"]:
         name, kind = rules["bare"][span]
-        return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": "org.bare",
-                "priority": 1, "bare": True}
+        return name, kind, "org.bare", True
     name_part = span[: len(span) - len(head)]
     if name_part.startswith(rules["not_initial"]):
         return None                                   # 驻港总领馆: whose consulates? not a name
@@ -564,21 +715,19 @@ def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, a
     if not place_alone and name_part in rules["places"]:
         return None                                   # 中国公司, 美国公司: a kind of firm, not a name
     gaz_head = rules["gaz_prefix_rx"].match(span)
-    if weak == "weak" and not (inner or gaz_head or _anchored(name_part, rules)):
+    if weak == "weak" and not (inner_kinds or gaz_head or _anchored(name_part, rules)):
         return None
     if weak == "named" and not _named(name_part, named_kinds, rules):
         return None                                   # 荆州美的洗衣机工厂, not 5G工厂
     if weak == "named" and not place_alone and name_part in rules["gaz"]:
         return None                                   # 联合国机构: the UN's agencies, no name
-    parts = _words_of(start, hs, words)
-    if parts and all(w in rules["generic"] for w in parts):
-        return None                                   # 创新联合实验室: no name, only kinds
+    # (then _judge: a name part made only of generic words is no name: 创新联合实验室)
     if inherit:
         if gaz_head:
             kind = rules["gaz"][gaz_head.group()][1]
-        for x in sorted(inner):
-            if accepted[x] in ("party", "government"):
-                kind = accepted[x]
+        for k in inner_kinds:
+            if k in ("party", "government"):
+                kind = k
     name = span if named_kinds else canonical_name(span, rules)
     if kind == "party" and head in rules["party_heads_need_place"] and not name.startswith("中国共产党"):
         kind = "government"                           # 国家卫健委, 全国人大财经委: not a party committee
@@ -587,7 +736,7 @@ def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, a
         kind = "party"
     elif kind in ("government", "association", "other"):
         kind = _kind_by_name(name, head, name_part, kind, rules)
-    return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": rid, "priority": 0}
+    return name, kind, rid, False
 
 
 def _kind_by_name(name: str, head: str, name_part: str, kind: str, rules) -> str:
@@ -612,11 +761,12 @@ def _named(name_part: str, kinds, rules) -> bool:
 
 def _words_of(start: int, end: int, words: _Words) -> list[str]:
     """The words of folded[start:end] (a name part), by jieba's boundaries."""
-    i = bisect.bisect_left(words.tokens, (start,))
+    starts, ends = words.starts, words.ends
+    i = bisect_left(starts, start)
     out = []
     folded = words.folded
-    while i < len(words.tokens) and words.tokens[i][1] <= end:
-        out.append(folded[words.tokens[i][0]:words.tokens[i][1]])
+    while i < words.n and ends[i] <= end:
+        out.append(folded[starts[i]:ends[i]])
         i += 1
     return out
 
