@@ -105,12 +105,13 @@ def compile_rules(data: LDict, path) -> dict:
     r["trailing"] = regex.compile(r["trailing_markup"])
     r["trailing_needs"] = required_literals(r["trailing_markup"])     # `<`: most turns hold no markup
     # scanners (stdlib `re`, far faster at finding literals): each finds the places where its
-    # pattern can start, and the pattern itself is then tried only there (`_finditer_at`)
+    # pattern can start, and the pattern itself is then tried only there (`_each`)
     r["ends_scan"] = re.compile(_trie(r["title_endings"]))
     ends_rev = [w[::-1] for w in r["title_endings"]]      # see _title_word_starts
     r["ends_rev_scan"] = re.compile(_trie(ends_rev))
-    r["ends_rev_set"] = frozenset(ends_rev)
-    r["ends_lengths"] = sorted({len(w) for w in ends_rev})
+    # a reversed word -> the lengths of the words it starts with (itself included): the scan
+    # finds the longest word at a place, and the shorter ones there are its prefixes
+    r["ends_rev_lengths"] = {w: [len(v) for v in ends_rev if w.startswith(v)] for w in ends_rev}
     r["quote_scan"] = re.compile(quote)        # quote_first's head: a quotation, a verb in its clause
     r["bare_scan"] = re.compile(r"\n(?=[ \t]*\S{2,4}[ \t]*(?:\n|\Z))")
     r["role_cut"] = regex.compile(rf"[{_STOP.replace('、', '')}由]", regex.REVERSE)
@@ -153,6 +154,21 @@ def _is_name(s: str, r: dict) -> bool:
 
 
 _ORG_CACHE: dict = {}
+_ROLE_CACHE: dict = {}
+
+
+def _role_full(s: str, r: dict) -> tuple[int, str] | None:
+    """(end of the role, name) when s is wholly role + name, cached: the pattern backtracks a
+    lot and the same captions and speakers (`外交部发言人汪文斌`) come back in every document."""
+    key = (id(r), s)
+    hit = _ROLE_CACHE.get(key, False)
+    if hit is False:
+        m = r["role_full"].fullmatch(s)
+        hit = (m.end("role"), m.group("name")) if m else None
+        if len(_ROLE_CACHE) > 20_000:                    # memory must not grow with the corpus
+            _ROLE_CACHE.clear()
+        _ROLE_CACHE[key] = hit
+    return hit
 
 
 def _find_orgs(text: str, org_rules: dict) -> tuple:
@@ -223,10 +239,10 @@ def _people(doc: Doc, r: dict, mains: Mains) -> tuple[People, str | None, set[in
     # a caption only counts when it is role + name, and a role ends with a title word: only the
     # lines holding one can be captions
     for m, s, e in _each(r["caption"], folded, mains, _line_starts(folded, ends)):
-        c = r["role_full"].fullmatch(m.group("line"))
-        if c and _is_name(c.group("name"), r):
+        c = _role_full(m.group("line"), r)
+        if c and _is_name(c[1], r):
             rs = m.start("line")
-            people.add(c.group("name"), doc.text[rs:rs + c.end("role")], rs, prefer=True)
+            people.add(c[1], doc.text[rs:rs + c[0]], rs, prefer=True)
             captions.add(m.start())
     for m, s, e in _each(r["role_name"], folded, mains, ends):
         name = m.group("name")
@@ -258,8 +274,29 @@ class Mains(list):
 
 def _each(pat, folded: str, mains: Mains, starts):
     """Matches of `pat` over the main blocks, tried at `starts` (sorted, every place a match can
-    start); yields (match, block start, block end) for matches inside one main block."""
-    return _in_mains(_finditer_at(pat, folded, starts, mains[0][0], mains[-1][1]), mains)
+    start); yields (match, block start, block end) for matches inside one main block.
+    The matches are exactly those of pat.finditer(folded, lo, hi) that lie in a main block."""
+    lo, hi = mains[0][0], mains[-1][1]
+    if isinstance(pat, Pattern):
+        match = functools.partial(pat.rx.match, timeout=pat.budget(folded))
+    else:
+        match = pat.match
+    bstarts, right = mains.starts, bisect.bisect_right
+    cur = lo
+    for p in starts:
+        if p < cur or p >= hi:
+            continue
+        try:
+            m = match(folded, p, hi)
+        except TimeoutError:
+            raise RuleTimeout(f"rule {pat.rule_id}: pattern timed out on this document "
+                              f"(catastrophic backtracking?): {pat.source[:80]}") from None
+        if m:
+            e = m.end()
+            cur = e if e > p else p + 1
+            i = right(bstarts, p) - 1                  # the match starts at p
+            if i >= 0 and e <= mains[i][1]:
+                yield m, mains[i][0], mains[i][1]
 
 
 def _in_mains(matches, mains: Mains):
@@ -269,27 +306,6 @@ def _in_mains(matches, mains: Mains):
         i = bisect.bisect_right(bstarts, m.start()) - 1
         if i >= 0 and m.end() <= mains[i][1]:
             yield m, mains[i][0], mains[i][1]
-
-
-def _finditer_at(pat, text: str, starts, lo: int, hi: int):
-    """pat.finditer(text, lo, hi) when every match starts at one of `starts` (sorted ascending).
-    A rule `Pattern` runs with its timeout, a pattern built from word lists without one."""
-    if isinstance(pat, Pattern):
-        match = functools.partial(pat.rx.match, timeout=pat.budget(text))
-    else:
-        match = pat.match
-    cur = lo
-    for p in starts:
-        if p < cur or p >= hi:
-            continue
-        try:
-            m = match(text, p, hi)
-        except TimeoutError:
-            raise RuleTimeout(f"rule {pat.rule_id}: pattern timed out on this document "
-                              f"(catastrophic backtracking?): {pat.source[:80]}") from None
-        if m:
-            yield m
-            cur = max(m.end(), p + 1)
 
 
 def _starts(scan: re.Pattern, text: str, lo: int, hi: int):
@@ -306,12 +322,15 @@ def _title_word_starts(text: str, r: dict, lo: int, hi: int) -> list[int]:
     words have many first characters (副, 主, 局 …) and few last ones (长, 任, 人 …), and the
     scanner tries its prefix tree only where the first character fits (3-4x less work)."""
     rev, n = text[::-1], len(text)
-    words, lengths = r["ends_rev_set"], r["ends_lengths"]
+    top, lengths = n - lo, r["ends_rev_lengths"]
+    search = r["ends_rev_scan"].search
     out = set()
-    for q in _starts(r["ends_rev_scan"], rev, n - hi, n - lo):
-        for k in lengths:                       # every word ending there, not only the longest
-            if q + k <= n - lo and rev[q:q + k] in words:
-                out.add(n - q - k)
+    m = search(rev, n - hi, top)
+    while m:
+        q = m.start()
+        for k in lengths[m.group()]:            # every word ending there, not only the longest
+            out.add(n - q - k)
+        m = search(rev, q + 1, top)
     return sorted(out)
 
 
@@ -322,25 +341,17 @@ def _find_all(text: str, needle: str, lo: int, hi: int):
         p = text.find(needle, p + 1, hi)
 
 
-class _LineStart:
-    """Line starts of increasing positions, each found by searching back only to the previous
-    position (a search back to 0 every time is quadratic on a document that is one huge line)."""
-
-    def __init__(self, text: str):
-        self.text, self.last_p, self.last_ls = text, 0, 0
-
-    def __call__(self, p: int) -> int:
-        k = self.text.rfind("\n", self.last_p, p)
-        self.last_p, self.last_ls = p, (k + 1 if k >= 0 else self.last_ls)
-        return self.last_ls
-
-
+# Line starts of increasing positions are found by searching back only to the previous
+# position (a search back to 0 every time is quadratic on a document that is one huge line).
 def _line_starts(text: str, positions) -> list[int]:
     """The starts of the lines holding `positions` (sorted), each once."""
     out: list[int] = []
-    line_start = _LineStart(text)
+    rfind, prev, ls = text.rfind, 0, 0
     for p in positions:
-        ls = line_start(p)
+        k = rfind("\n", prev, p)
+        if k >= 0:
+            ls = k + 1
+        prev = p
         if not out or out[-1] != ls:
             out.append(ls)
     return out
@@ -349,14 +360,18 @@ def _line_starts(text: str, positions) -> list[int]:
 def _colon_lines(text: str, lo: int, hi: int) -> list[int]:
     """The starts of the lines in [lo, hi) that hold a `:` (a transcript label ends with one)."""
     out: list[int] = []
-    line_start = _LineStart(text)
-    p = text.find(":", lo, hi)
+    find, rfind, prev, ls = text.find, text.rfind, 0, 0
+    p = find(":", lo, hi)
     while p >= 0:
-        out.append(line_start(p))
-        nl = text.find("\n", p, hi)
+        k = rfind("\n", prev, p)
+        if k >= 0:
+            ls = k + 1
+        prev = p
+        out.append(ls)
+        nl = find("\n", p, hi)
         if nl < 0:
             break
-        p = text.find(":", nl, hi)
+        p = find(":", nl, hi)
     return out
 
 
@@ -368,10 +383,13 @@ def _short_lines(text: str, r: dict, lo: int, hi: int) -> list[int]:
 def _heading_lines(text: str) -> list[int]:
     """The starts of the lines whose first character after spaces is `#` (as `^[ \t]*#`)."""
     out: list[int] = []
-    line_start = _LineStart(text)
+    rfind, prev, ls = text.rfind, 0, 0
     p = text.find("#")
     while p >= 0:
-        ls = line_start(p)
+        k = rfind("\n", prev, p)
+        if k >= 0:
+            ls = k + 1
+        prev = p
         if not text[ls:p].strip(" \t"):
             out.append(ls)
         nl = text.find("\n", p)
@@ -405,12 +423,15 @@ def _main_spans(doc: Doc) -> list[tuple[int, int]]:
     """Each main block from the start of its first line, so that `^` holds after indentation,
     but never before the end of the block in front of it: several <p> paragraphs share one
     line, and a span reaching back over them made reported speech run across paragraphs."""
-    out, prev_end = [], 0
+    out, prev_end, rfind = [], 0, doc.text.rfind
     for b in doc.blocks:
-        if b.label == "main" and b.reason not in ("title", "front matter title"):
-            out.append((doc.text.rfind("\n", prev_end, b.start) + 1 or prev_end, b.end))
+        if b.label == "main" and b.reason not in _TITLE_REASONS:
+            out.append((rfind("\n", prev_end, b.start) + 1 or prev_end, b.end))
         prev_end = b.end
     return out
+
+
+_TITLE_REASONS = frozenset(("title", "front matter title"))
 
 
 def extract(doc: Doc, rules: dict, org_rules: dict) -> None:
@@ -579,8 +600,7 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
             continue
         sub = _subject(folded, max(bs, m.start() - 60), m.start(), r)
         if sub:
-            cands.append((sub.start("sp"), sub.end("sp"), sub.start("pre"), m.end("verb"),
-                          _skip_space(text, m.end(), be), None, bs, be))
+            cands.append((*sub, m.end("verb"), _skip_space(text, m.end(), be), None, bs, be))
     for m, bs, be in _each(r["quote_first"], folded, mains, _starts(r["quote_scan"], folded, lo, hi)):
         if not inside_turn(m.start()):
             cands.append((m.start("sp"), m.end("sp"), m.start("cue"), m.end("cue"), m.start("q"), m.end("q"),
@@ -635,11 +655,26 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
     return out
 
 
-def _subject(folded: str, lo: int, verb: int, r: dict):
-    """The speaker (+ frame) before the speech verb at `verb`, searched back to `lo`. A match
-    cannot hold a clause end, so it starts after the last one: the search starts there."""
+_SUBJECT_CACHE: dict = {}
+
+
+def _subject(folded: str, lo: int, verb: int, r: dict) -> tuple[int, int, int] | None:
+    """(speaker start, speaker end, frame start) before the speech verb at `verb`, searched back
+    to `lo`. A match cannot hold a clause end, so it starts after the last one: the search
+    starts there. The answer depends only on the text searched and the two characters before
+    it (the pattern's look-behind; `^` at the text's start): it is cached on those, since the
+    same subjects (`<p>习近平`, `。他`) come back in every document."""
     cut = r["clause_end"].search(folded, lo, verb)
-    return r["subject"].search(folded, cut.end() if cut else lo, verb)
+    s = cut.end() if cut else lo
+    key = (id(r), folded[max(0, s - 2):s], folded[s:verb])
+    hit = _SUBJECT_CACHE.get(key, False)
+    if hit is False:
+        m = r["subject"].search(folded, s, verb)
+        hit = None if m is None else (m.start("sp") - s, m.end("sp") - s, m.start("pre") - s)
+        if len(_SUBJECT_CACHE) > 20_000:                 # memory must not grow with the corpus
+            _SUBJECT_CACHE.clear()
+        _SUBJECT_CACHE[key] = hit
+    return None if hit is None else (s + hit[0], s + hit[1], s + hit[2])
 
 
 def _next_non_main(doc: Doc, pos: int) -> int:
@@ -656,11 +691,23 @@ def _person(name: str, doc: Doc, org_rules: dict, people: "People"):
 
 
 def _name_positions(doc: Doc, people: People) -> list[tuple[int, str]]:
-    names = [n for n in people.role if n]
-    if not names:
-        return []
-    pat = re.compile(_trie(names))          # literal words: stdlib re finds the same, much faster
-    return [(m.start(), m.group()) for m in pat.finditer(doc.folded)]
+    """(start, name) of the names in the text as a scan for any of them finds them: leftmost,
+    then longest, never overlapping. Found with str.find: compiling a pattern of each
+    document's names cost far more than the search."""
+    folded, found = doc.folded, []
+    for name in people.role:
+        if name:
+            p = folded.find(name)
+            while p >= 0:
+                found.append((p, -len(name), name))
+                p = folded.find(name, p + 1)
+    found.sort()
+    out, end = [], 0
+    for p, neg_len, name in found:
+        if p >= end:
+            out.append((p, name))
+            end = p - neg_len
+    return out
 
 
 def _speaker(sp: str, ls: int, bs: int, doc: Doc, r: dict, org_rules: dict, people: People, org_at: dict):
@@ -670,10 +717,10 @@ def _speaker(sp: str, ls: int, bs: int, doc: Doc, r: dict, org_rules: dict, peop
         if sp not in people:
             people.add(sp, None, None)
         return (*person(sp), "turn.reported_speech")
-    m = r["role_full"].fullmatch(sp) if r["ends_scan"].search(sp) else None      # a role has a title word
-    if m and _is_name(m.group("name"), r):
-        people.add(m.group("name"), m.group("role"), ls)
-        return (*person(m.group("name")), "turn.reported_speech")
+    m = _role_full(sp, r) if r["ends_scan"].search(sp) else None      # a role has a title word
+    if m and _is_name(m[1], r):
+        people.add(m[1], sp[:m[0]], ls)
+        return (*person(m[1]), "turn.reported_speech")
     # a body heading its paragraph: 会议指出 / 国务院强调
     head = doc.text[bs:ls].strip()          # text before it, unless only markup (`<p>`)
     if head and (head[0] != "<" or head[-1] != ">" or _TAG.sub("", head).strip()):
