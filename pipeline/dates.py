@@ -93,6 +93,7 @@ def _lexicon(d, w: Where) -> dict:
     q = check_keys(d["qualifiers"], w, required=("before", "after"), optional=("skip_before",))
     lex["q_skip"] = frozenset(expect_str_list(q.get("skip_before") or [], w, "qualifiers.skip_before"))
     lex["q_skip_lens"] = sorted({len(k) for k in lex["q_skip"]}, reverse=True)
+    lex["q_skip_ends"] = frozenset(k[-1] for k in lex["q_skip"] if k)
     for side in ("before", "after"):
         words = expect(q[side], dict, w, f"qualifiers.{side}")
         for k, v in words.items():
@@ -336,10 +337,11 @@ def qualifier(folded: str, start: int, end: int, lex: dict) -> str | None:
     """截至/到 … → until, 自/从 … 以来 → since: the words right outside the span."""
     while start > 0 and folded[start - 1] == " ":         # 截至 2024年, 2023/05/06 10:30 起
         start -= 1
-    for k in lex["q_skip_lens"]:                          # 截至北京时间今天: the zone sits between
-        if k <= start and folded[start - k:start] in lex["q_skip"]:
-            start -= k
-            break
+    if folded[start - 1:start] in lex["q_skip_ends"]:
+        for k in lex["q_skip_lens"]:                      # 截至北京时间今天: the zone sits between
+            if k <= start and folded[start - k:start] in lex["q_skip"]:
+                start -= k
+                break
     while end < len(folded) and folded[end] == " ":
         end += 1
     before, after = lex["q_before"], lex["q_after"]
