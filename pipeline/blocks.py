@@ -28,6 +28,7 @@ from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, ex
 _LINE = regex.compile(r"[^\n]*\n?")
 # a line's text without its leading and trailing white space (stdlib \s is str.isspace, as strip())
 _LINE_TEXT = re.compile(r"\S(?:[^\n]*\S)?")
+_CLAUSE_PUNCT = re.compile("[。，！？；：,.!?;:]")       # a menu item holds none
 _HAN_BIGRAM_STRIP = regex.compile(r"[^\p{Han}A-Za-z0-9]+")
 
 # rule id -> the keys it needs besides id/examples/counter/note
@@ -61,7 +62,9 @@ def compile_rules(data: LDict, path) -> dict:
         out[key] = Pattern(rule["pattern"], rw, regex.M)
     # strings one of which every match contains (None: unknown): most blocks hold none, and a
     # `str.find` is far cheaper than a pattern search (see _may_match)
-    out["needs"] = {key: required_literals(data[key]["pattern"]) for key in ("link_line", "dateline")}
+    out["needs"] = {key: _any_of(required_literals(data[key]["pattern"])) for key in ("link_line", "dateline")}
+    # one search for all the words of a list (see _contains)
+    out["any"] = {key: _any_of(out[key]) for key in _WORD_RULES}
     out["footer_set"] = frozenset(out["footer"])
     out["box_set"] = frozenset(out["box"])
     out["line_set"] = frozenset(out["boilerplate_line"])
@@ -75,6 +78,13 @@ def compile_rules(data: LDict, path) -> dict:
 
 
 # --- paragraphs --------------------------------------------------------------------------------
+def _any_of(words) -> re.Pattern | None:
+    """A stdlib pattern that finds any of the literal words (None: no words known)."""
+    if words is None:
+        return None
+    return re.compile("|".join(map(re.escape, words)) if words else "(?!)")
+
+
 def paragraphs(text: str, rules: dict) -> list[tuple[int, int, str]]:
     """Trimmed (start, end, kind) spans: kind is 'front' for front-matter lines, else ''."""
     out: list[tuple[int, int, str]] = []
@@ -181,7 +191,7 @@ def _is_prose(body: str, rules: dict) -> bool:
 def _short(body: str, rules: dict) -> bool:
     """A menu item: one very short line without sentence punctuation."""
     return (len(body) <= rules["menu_line_max"] and "\n" not in body
-            and not any(c in body for c in "。，！？；：,.!?;:") and not body.startswith("#"))
+            and _CLAUSE_PUNCT.search(body) is None and not body.startswith("#"))
 
 
 # --- labelling ----------------------------------------------------------------------------------
@@ -215,7 +225,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             label, reason = "boilerplate", f"footer marker {first.strip(' ：:')}"
         elif state == "box" and not _is_prose(body, rules):
             label, reason = "boilerplate", state_reason
-        elif digest and h and _contains(first, rules["toc_heading"]):
+        elif digest and h and _contains(first, rules, "toc_heading"):
             toc = True
             label, reason = "boilerplate", "table of contents heading (digest page)"
         elif toc and not h:
@@ -228,9 +238,9 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             label, reason = "boilerplate", bl
         elif i in menu:
             label, reason = "boilerplate", "menu: run of very short lines"
-        elif _contains(first, rules["teaser"]):
+        elif _contains(first, rules, "teaser"):
             state, state_reason = "off_topic", "teaser of another story"
-            label, reason = "off_topic", f"teaser marker {_contains(first, rules['teaser'])}"
+            label, reason = "off_topic", f"teaser marker {_contains(first, rules, 'teaser')}"
         if label is None:
             if state == "box":                       # prose after a link box: back to the story?
                 if _similarity(body[:rules["lead_chars"]], ref) >= rules["story_similarity"] and not digest:
@@ -272,8 +282,12 @@ def _heading(s: str, rules: dict):
     return rules["heading"].search(s) if s[:1] == "#" or "\n#" in s else None
 
 
-def _contains(s: str, words) -> str | None:
-    for w in words:
+def _contains(s: str, rules: dict, key: str) -> str | None:
+    """The first word of list `key` (in the file's order) that s contains. One search for any
+    of them first: most text holds none."""
+    if rules["any"][key].search(s) is None:
+        return None
+    for w in rules[key]:
         if w in s:
             return w
     return None
@@ -289,7 +303,7 @@ def _boilerplate_line(body: str, first: str, rules: dict) -> str | None:
     if body.strip() in rules["line_set"]:
         return "boilerplate line"
     if len(body) <= rules["contains_max_chars"]:
-        w = _contains(body, rules["boilerplate_contains"])
+        w = _contains(body, rules, "boilerplate_contains")
         if w:
             return f"boilerplate marker {w}"
     if _may_match(rules, "link_line", body, len(body)) and rules["link_line"].search(body):
@@ -304,8 +318,8 @@ def _dateline(body: str, rules: dict) -> bool:
 
 def _may_match(rules: dict, key: str, text: str, end: int) -> bool:
     """False when text[:end] lacks every string a match of rule `key` must contain."""
-    needs = rules["needs"][key]
-    return needs is None or any(text.find(x, 0, end) >= 0 for x in needs)
+    needs = rules["needs"][key]             # one search for any of the strings
+    return needs is None or needs.search(text, 0, end) is not None
 
 
 def _find_title(doc: Doc, spans, bodies, firsts, rules) -> int | None:
@@ -345,10 +359,10 @@ def _lead(bodies, title_i, spans, rules) -> str:
 
 def _is_digest(title, bodies, firsts, rules) -> bool:
     """A page whose title names a programme or digest, or that opens with a table of contents."""
-    if title and _contains(title, rules["digest_title"]):
+    if title and _contains(title, rules, "digest_title"):
         return True
     for first in firsts[:6]:
-        if _heading(first, rules) and _contains(first, rules["toc_heading"]):
+        if _heading(first, rules) and _contains(first, rules, "toc_heading"):
             return True
     return False
 
