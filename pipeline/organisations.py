@@ -15,7 +15,6 @@ All candidates go to the resolve stage, which keeps the longest of overlapping o
 from __future__ import annotations
 
 import bisect
-from bisect import bisect_left, bisect_right
 import os
 import re
 from collections import Counter
@@ -236,8 +235,9 @@ def compile_rules(data: LDict, path) -> dict:
     multi = sorted((c for c in countries if len(c) > 1), key=len, reverse=True)
     ends_alt = "|".join(regex.escape(x) for x in sorted(expect_str_list(ti["endings"], tw, "endings"), key=len, reverse=True))
     after_alt = "|".join(regex.escape(x) for x in expect_str_list(ti["followed_by"], tw, "followed_by"))
-    r["title_rx"] = Pattern(rf"(?:{'|'.join(map(regex.escape, multi))})《(?P<t>[^《》\s]{{1,12}}(?:{ends_alt})|"
-                            rf"[^《》\s]{{2,12}}(?=》(?:{after_alt})))》", tw)
+    # country《title》: the country is looked up before each 《, the title matched from it
+    r["title_countries"], r["title_country_max"] = set(multi), max(map(len, multi))
+    r["title_rx"] = Pattern(rf"《(?P<t>[^《》\s]{{1,12}}(?:{ends_alt})|[^《》\s]{{2,12}}(?=》(?:{after_alt})))》", tw)
 
     # exclusions
     x = data["exclude"]
@@ -287,6 +287,7 @@ def compile_rules(data: LDict, path) -> dict:
     r["canon_cache"] = {}
     r["judge_cache"] = {}
     r["word_flags"] = {}
+    r["word_info"] = {}                          # lexicon word -> _word_info (bounded by the lexicon)
     r["legal_forms"] = ("集团股份有限公司", "集团有限公司", "股份有限公司", "有限责任公司", "有限公司")
     return r
 
@@ -298,37 +299,44 @@ def lexicon_words(rules: dict) -> list[str]:
 
 # --- word boundaries -----------------------------------------------------------------------------
 class _Words:
-    """jieba's word spans of one text as two Python lists (converted once per text: indexing a
-    numpy array per word is slow), found by bisection; or one word per character for a plain
-    string without tokens."""
+    """jieba's word boundaries of one text as two byte maps, 1 where a word starts (`sb`) or ends
+    (`eb`): built at numpy speed, no Python object per word; a word is named by its start and
+    its neighbours are found with bytes.find / rfind. Without tokens every character is a word
+    (a plain string such as a caption). Words do not overlap and are not empty."""
 
-    __slots__ = ("folded", "starts", "ends", "n")
+    __slots__ = ("folded", "sb", "eb")
 
     def __init__(self, tokens, folded):
         self.folded = folded
+        n = len(folded)
         if tokens is None or len(tokens) == 0:
-            self.starts, self.ends = list(range(len(folded))), list(range(1, len(folded) + 1))
-        elif isinstance(tokens, Tokens):
-            self.starts, self.ends = tokens.starts.tolist(), tokens.ends.tolist()
-        else:
-            self.starts, self.ends = [s for s, _ in tokens], [e for _, e in tokens]
-        self.n = len(self.starts)
+            self.sb, self.eb = b"\x01" * n + b"\x00", b"\x00" + b"\x01" * n
+            return
+        if not isinstance(tokens, Tokens):
+            tokens = Tokens([s for s, _ in tokens], [e for _, e in tokens])
+        sb, eb = np.zeros(n + 1, dtype=np.uint8), np.zeros(n + 1, dtype=np.uint8)
+        sb[tokens.starts] = 1
+        eb[tokens.ends] = 1
+        self.sb, self.eb = sb.tobytes(), eb.tobytes()
 
-    def ending_at(self, pos: int) -> int | None:
-        i = bisect_left(self.ends, pos)
-        return i if i < self.n and self.ends[i] == pos else None
+    def starts_word(self, pos: int) -> bool:
+        return self.sb[pos] == 1
 
-    def starts_word(self, start: int) -> bool:
-        i = bisect_left(self.starts, start)
-        return i < self.n and self.starts[i] == start
+    def ends_word(self, pos: int) -> bool:
+        return self.eb[pos] == 1
 
-    def aligned(self, start: int, end: int) -> bool:
-        """[start, end) starts and ends on word boundaries."""
-        return self.starts_word(start) and self.ending_at(end) is not None
+    def end_of(self, start: int) -> int:
+        """The end of the word starting at `start`."""
+        return self.eb.find(1, start + 1)
+
+    def before(self, start: int) -> int:
+        """The start of the word before the one starting at `start` (-1: none)."""
+        return self.sb.rfind(1, 0, start)
 
     def containing(self, pos: int) -> int | None:
-        i = bisect_right(self.starts, pos) - 1
-        return i if i >= 0 and self.ends[i] > pos else None
+        """The start of the word holding pos, or None (a blank)."""
+        s = self.sb.rfind(1, 0, pos + 1)
+        return s if s >= 0 and self.eb.find(1, s + 1) > pos else None
 
 
 # --- extraction ----------------------------------------------------------------------------------
@@ -368,19 +376,28 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
     found = _lexicon_found(folded, rules)
     _overlapped(found, folded, words, rules)
     straddle, straddle_first = rules["straddle_rx"].match, rules["straddle_first"]
+    gaz_search = rules["gaz_search_rx"].search
+    infos, sb, eb = rules["word_info"], words.sb, words.eb
     for s, e, w in reversed(found):                   # left to right: earlier names are known
         trimmed = w[-1] in straddle_first and straddle(folded, e - 1) is not None
         if trimmed:                                   # 人民日报社|论: 社论 is the word, the name is 人民日报
             w, e = w[:-1], e - 1
-        g = gaz.get(w)
-        if g is not None and (words.aligned(s, e) if not trimmed else words.starts_word(s)):
+        info = infos.get(w)
+        if info is None:
+            info = infos[w] = _word_info(w, gaz, heads)
+        g, head_len, named = info
+        if g is not None and sb[s] == 1 and (trimmed or eb[e] == 1):
             out.append({"start": s, "end": e, "text": text[s:e], "name": g[0], "kind": g[1],
                         "rule_id": g[2], "priority": 2})
             accepted[e] = g[1]
             ends.append(e)
-        hs = s if w in heads else (e - _head_suffix(w, heads) if g is not None and g[1] == "government" else e)
-        if hs < e:                                    # a head, or a known body that ends with one (英国外交部)
-            row = _from_head(hs, e, folded, words, rules, accepted, ends, trimmed)
+        if head_len:                                  # a head, or a known body that ends with one (英国外交部)
+            hs = e - head_len
+            if not trimmed and eb[e] != 1:
+                continue                              # 部 in 部署, 局 in 局长
+            if named and gaz_search(folded, max(0, hs - NAMED_REACH), hs) is None:
+                continue                              # 组织, 新闻 ...: no known name just before
+            row = _from_head(hs, e, folded, words, rules, accepted, ends)
             if row:
                 row["text"] = text[row["start"]:e]
                 out.append(row)
@@ -439,7 +456,7 @@ def _lexicon_trie(words) -> tuple:
     return edges, ends_word, root, column, table, width, np.array(ends_word, dtype=bool)
 
 
-FEW = 40                    # below this many places still walking, Python's dict is quicker
+FEW = 60                    # below this many places still walking, Python's dict is quicker
 
 
 def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]]:
@@ -487,10 +504,20 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
 
 def _titles(folded: str, text: str, rules: dict, out: list) -> None:
     """Newspapers written as a title after their country: 加拿大《国家邮报》."""
-    for m in rules["title_rx"].finditer(folded):
-        s, e = m.span("t")
-        out.append({"start": s, "end": e, "text": text[s:e], "name": text[s:e], "kind": "media",
-                    "rule_id": "org.titles", "priority": 1})
+    countries, longest, title = rules["title_countries"], rules["title_country_max"], rules["title_rx"]
+    done = 0                                          # where the last title ended
+    q = folded.find("《")
+    while q >= 0:
+        for p in range(max(done, q - longest), q):   # the longest country ending at 《 (a name
+            if folded[p:q] in countries:              # holds no 《, so only this 《 can follow it)
+                m = title.match(folded, q)
+                if m:
+                    s, e = m.span("t")
+                    out.append({"start": s, "end": e, "text": text[s:e], "name": text[s:e], "kind": "media",
+                                "rule_id": "org.titles", "priority": 1})
+                    done = m.end()
+                break
+        q = folded.find("《", max(q + 1, done))
 
 
 def _overlapped(found: list, folded: str, words: _Words, rules: dict) -> None:
@@ -515,6 +542,15 @@ def _overlapped(found: list, folded: str, words: _Words, rules: dict) -> None:
         found.sort(key=lambda x: (x[1], x[0]), reverse=True)
 
 
+def _word_info(w: str, gaz: dict, heads: dict) -> tuple:
+    """What a lexicon match tells by itself: (its gazetteer entry or None, the length of the
+    head ending it (0: none; a government body ending with one counts), whether that head is
+    `named`)."""
+    g = gaz.get(w)
+    head_len = len(w) if w in heads else (_head_suffix(w, heads) if g is not None and g[1] == "government" else 0)
+    return g, head_len, head_len > 0 and heads[w[len(w) - head_len:]][1] == "named"
+
+
 def _head_suffix(w: str, heads) -> int:
     """Length of the longest head that ends the word w (0 if none)."""
     for n in range(min(len(w) - 1, 4), 0, -1):
@@ -523,31 +559,20 @@ def _head_suffix(w: str, heads) -> int:
     return 0
 
 
-def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accepted, ends,
-               trimmed: bool = False) -> dict | None:
-    """The candidate ending with the head folded[hs:he], if the head ends a word (or a word
-    straddling its end was cut off: `trimmed`) and a real name part stands before it."""
-    if rules["heads"][folded[hs:he]][1] == "named" and \
-            rules["gaz_search_rx"].search(folded, max(0, hs - NAMED_REACH), hs) is None:
-        return None                                   # 组织, 新闻 ...: no known name just before
-    if not trimmed and words.ending_at(he) is None:
-        return None                                   # 部 in 部署, 局 in 局长
+def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accepted, ends) -> dict | None:
+    """The candidate ending with the head folded[hs:he] (the caller checked that the head ends a
+    word, or a word straddling its end was cut off, and that a `named` head follows a known
+    name), if a real name part stands before it."""
     if rules["not_after_rx"].match(folded, he):
         return None                                   # ... 大会, ... 工程: an event or programme
     k = words.containing(hs)
-    if k is None or (words.starts[k] < hs and folded[words.starts[k]:he] in rules["stop"]):
+    if k is None or (k < hs and folded[k:he] in rules["stop"]):
         return None                                   # 主办, 举办: a verb, not a head
     loose, strict = _left_edge(k, hs, he, folded, words, rules, accepted)
     if strict is not None and loose < strict and _starts_anchored(folded[strict:hs], rules["loose_anchor"]):
         # a name opens after the verb (李强会见|美国商会): the verb belongs to the sentence
-        return _judge_from(strict, hs, he, folded, words, rules, accepted, ends)
-    return _judge_from(loose, hs, he, folded, words, rules, accepted, ends)
-
-
-def _judge_from(start: int, hs: int, he: int, folded: str, words: _Words, rules: dict, accepted, ends):
-    lo = bisect.bisect_right(ends, start)
-    inner = [x for x in ends[lo:bisect.bisect_right(ends, hs)]]     # names ending inside the name part
-    return _judge(folded[start:he], start, hs, he, folded, rules, words, accepted, inner)
+        return _judge(strict, hs, he, folded, rules, words, accepted, ends)
+    return _judge(loose, hs, he, folded, rules, words, accepted, ends)
 
 
 def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, int | None]:
@@ -562,17 +587,19 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
     (瑞士政府|宣布瑞银集团: the body is the verb's subject; 世贸组织上诉机构 goes on). The loose edge is offered only when it starts on an anchor (a
     place or known name): `武汉中小数转专家委员会` keeps its odd inner words because 武汉 opens
     it; the caller tries the strict edge first (李强会见|美国商会)."""
-    starts, ends = words.starts, words.ends
+    sb, eb = words.sb, words.eb
     flags_of = _word_flags(rules)
-    pos = starts[k]
+    pos = k
     strict = None
     crossed = 0                                       # words of two or more characters crossed
     ordinal_from = None                               # where the name starts when ordinals open it
-    i = k - 1
-    while i >= 0:
-        s, e = starts[i], ends[i]
-        if e != pos or he - s > MAX_NAME_CHARS or not _name_start(folded[s]):
-            break                                     # a gap, punctuation, a quote
+    s = sb.rfind(1, 0, k)                             # the word before, by its start
+    while s >= 0:
+        e = eb.find(1, s + 1)
+        c = folded[s]
+        if e != pos or he - s > MAX_NAME_CHARS or not ("\u3400" <= c <= "\u9fff" or "a" <= c <= "z" or "A" <= c <= "Z"
+                                                        or "0" <= c <= "9"):
+            break                                     # a gap, punctuation, a quote (a name holds Han, letters, digits)
         w = folded[s:e]
         flags = flags_of.get(w)
         if flags is None:
@@ -580,18 +607,17 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
         count, hard, soft, ordinal, cross = flags
         if count:
             break                                     # 八大, 十项: counts are not names
-        if hard or (soft and not ordinal and not _fragment(i, starts, ends)):
+        if hard or (soft and not ordinal and not _fragment(s, e, sb, eb)):
             jump = _inner_across(s, folded, rules)   # 经济和信息化: 和 inside an inner part
             if jump is not None:
-                while i >= 0 and starts[i] > jump:
-                    i -= 1
+                s = sb.rfind(1, 0, jump + 1)          # the word at the jump, then the one before it
                 pos = jump
-                i -= 1
+                s = sb.rfind(1, 0, s) if s >= 0 else -1
                 continue
             if hard:
                 break
             if e - s > 1 and (not cross or crossed) or pos < hs and (
-                    s in accepted or (i > 0 and folded[starts[i - 1]:s] in rules["bodies"])):
+                    s in accepted or ((b := sb.rfind(1, 0, s)) >= 0 and folded[b:s] in rules["bodies"])):
                 if strict is not None:
                     pos = strict                      # a second verb: a sentence, not a name
                 strict = pos
@@ -604,7 +630,7 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
             ordinal_from = pos if ordinal_from is None else ordinal_from
         else:
             ordinal_from = None
-        pos, i = s, i - 1
+        pos, s = s, sb.rfind(1, 0, s)
     if strict is not None and not _starts_anchored(folded[pos:hs], rules["loose_anchor"]):
         pos = strict
     if folded[pos] in rules["date_countries"] and pos and folded[pos - 1].isdigit():
@@ -613,15 +639,11 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
         pos = ordinal_from                            # a name does not open with 第十四届
     if folded.startswith(rules["not_opening"], pos):
         j = words.containing(pos)
-        if j is not None and folded[pos:ends[j]] in rules["not_opening"] and ends[j] < hs and \
-                _starts_anchored(folded[ends[j]:hs], rules["loose_anchor"]):
-            pos = ends[j]                        # 建设|国家区域医疗中心: the name opens on the anchor
+        je = eb.find(1, j + 1) if j is not None else 0
+        if j is not None and folded[pos:je] in rules["not_opening"] and je < hs and \
+                _starts_anchored(folded[je:hs], rules["loose_anchor"]):
+            pos = je                                  # 建设|国家区域医疗中心: the name opens on the anchor
     return pos, (strict if strict is not None and strict > pos else None)
-
-
-def _name_start(ch: str) -> bool:
-    """A name can hold this character: a Han character (U+3400..U+9FFF), an ASCII letter or digit."""
-    return "\u3400" <= ch <= "\u9fff" or "a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9"
 
 
 def _word_flags(rules) -> dict:
@@ -639,14 +661,13 @@ def _set_word_flags(w: str, cache: dict, rules) -> tuple:
     return flags
 
 
-def _fragment(i: int, starts, ends) -> bool:
+def _fragment(s: int, e: int, sb: bytes, eb: bytes) -> bool:
     """A one-character word beside another one: a piece of a word jieba does not know
     (经/信 in 湖北省经信厅, 星/地 in 星地融合), not a real verb or particle."""
-    s, e = starts[i], ends[i]
     if e - s != 1:
         return False
-    left = i > 0 and ends[i - 1] == s and ends[i - 1] - starts[i - 1] == 1
-    right = i + 1 < len(starts) and starts[i + 1] == e and ends[i + 1] - starts[i + 1] == 1
+    left = s > 0 and sb[s - 1] == 1 and eb[s] == 1          # a one-character word ends at s
+    right = sb[e] == 1 and eb[e + 1] == 1 if e + 1 < len(eb) else False
     return left or right
 
 
@@ -669,12 +690,14 @@ def _self_contained(part: str, rules) -> bool:
     return part in rules["bare"] or part in rules["gaz"]
 
 
-def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, accepted, inner) -> dict | None:
-    """Accept or reject one candidate span; give its kind and canonical name. The verdict hangs
-    on the span, its head and the kinds of the names accepted inside it, so it is cached; only
-    the word check of the name part (jieba's cut differs by context) is done every time."""
-    kinds = tuple(accepted[x] for x in sorted(inner))
-    head = folded[hs:he]                              # (the span may start inside it: 报 after 日)
+def _judge(start: int, hs: int, he: int, folded: str, rules, words, accepted, ends) -> dict | None:
+    """Accept or reject the span folded[start:he]; give its kind and canonical name. The verdict
+    hangs on the span, its head and the kinds of the names accepted inside it (`ends`: their
+    ends, in text order), so it is cached; only the word check of the name part (jieba's cut
+    differs by context) is done every time."""
+    inner = ends[bisect.bisect_right(ends, start):bisect.bisect_right(ends, hs)]
+    kinds = tuple([accepted[x] for x in sorted(inner)]) if inner else ()
+    span, head = folded[start:he], folded[hs:he]      # (the span may start inside the head: 报 after 日)
     key = (span, head, kinds)
     cache = rules["judge_cache"]
     verdict = cache.get(key, _MISS)
@@ -687,8 +710,7 @@ def _judge(span: str, start: int, hs: int, he: int, folded: str, rules, words, a
     name, kind, rid, bare = verdict
     if bare:
         return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": rid, "priority": 1, "bare": True}
-    parts = _words_of(start, hs, words)
-    if parts and all(w in rules["generic"] for w in parts):
+    if _only_generic(start, hs, words, rules["generic"]):
         return None                                   # 创新联合实验室: no name, only kinds
     return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": rid, "priority": 0}
 
@@ -759,16 +781,21 @@ def _named(name_part: str, kinds, rules) -> bool:
     return any(rules["gaz"][m.group()][1] in kinds for m in rules["gaz_search_rx"].finditer(name_part))
 
 
-def _words_of(start: int, end: int, words: _Words) -> list[str]:
-    """The words of folded[start:end] (a name part), by jieba's boundaries."""
-    starts, ends = words.starts, words.ends
-    i = bisect_left(starts, start)
-    out = []
-    folded = words.folded
-    while i < words.n and ends[i] <= end:
-        out.append(folded[starts[i]:ends[i]])
-        i += 1
-    return out
+def _only_generic(start: int, end: int, words: _Words, generic: set) -> bool:
+    """The words of folded[start:end] (a name part, by jieba's boundaries) are one or more,
+    all generic."""
+    sb, eb, folded = words.sb, words.eb, words.folded
+    s = sb.find(1, start)
+    any_word = False
+    while s >= 0:
+        e = eb.find(1, s + 1)
+        if e > end:
+            break
+        if folded[s:e] not in generic:
+            return False
+        any_word = True
+        s = sb.find(1, s + 1)
+    return any_word
 
 
 def _party_prefix(span: str) -> bool:
