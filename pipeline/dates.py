@@ -368,14 +368,20 @@ def _candidates(doc: Doc, rules: dict) -> list:
     folded, cands = doc.folded, []
     spans = doc.main_spans()
     starts = [s for s, _ in spans]
+    right, add = bisect.bisect_right, cands.append
+    budget = Pattern.budget(folded)
     for rule in rules["rules"]:
         if not may_match(rule, folded):
             continue
-        for m in rule.pat.finditer(folded):
-            s, e = m.span()
-            i = bisect.bisect_right(starts, s) - 1
-            if i >= 0 and e <= spans[i][1]:
-                cands.append((s, e, rule, m, None))
+        # the compiled pattern's own finditer with Pattern's timeout (no generator in between)
+        try:
+            for m in rule.pat.rx.finditer(folded, timeout=budget):
+                s, e = m.span()
+                i = right(starts, s) - 1
+                if i >= 0 and e <= spans[i][1]:
+                    add((s, e, rule, m, None))
+        except TimeoutError:
+            raise rule.pat._timeout() from None
     return cands
 
 

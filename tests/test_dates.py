@@ -144,3 +144,17 @@ def test_every_example_row_holds_a_required_literal(engine):
     for text in texts:
         for row in engine.process_text(text, "t")["dates"]:
             assert dates.may_match(rules[row["rule_id"]], dates.fold_width(row["text"])), row
+
+
+def test_a_catastrophic_date_rule_fails_its_document_with_the_rule_named(monkeypatch):
+    """The rule passes call the compiled pattern directly (speed) but keep Pattern's timeout."""
+    from pipeline.process import Engine
+    from pipeline.rules import Pattern, Where
+    eng = Engine()
+    monkeypatch.setattr(Pattern, "budget", staticmethod(lambda text: 0.3))
+    rule = eng.rules["dates"]["rules"][0]
+    evil = dates.Rule("date.evil", Pattern(r"(a|aa)+$", Where("rules/dates.yaml", "date.evil", 1)), 0,
+                      frozenset())
+    monkeypatch.setitem(eng.rules["dates"], "rules", [rule, evil])
+    bad = eng.process_text("a" * 60 + "!", "bad")
+    assert bad["documents"][0]["status"] == "error" and "date.evil" in bad["documents"][0]["error"]
