@@ -1,10 +1,12 @@
 """Organisations: a gazetteer plus a naming grammar (head + name part cut on word boundaries).
 
 How a mention is found (rules/organisations.yaml says the same with examples):
-- gazetteer: one trie-shaped regex of every name and alias, kept where it starts and ends on
-  jieba word boundaries (联合国 is not found inside 联合国际);
-- grammar: one regex finds runs of name characters holding one or more HEADS (部, 局, 委员会,
-  大学, 日报 ...); for every head that ends a word, the name part is taken going left word by
+- one lexicon of every gazetteer name, alias and HEAD (部, 局, 委员会, 大学, 日报 ...), as a trie
+  matched on the reversed text (a regex for short texts, numpy arrays for long ones: the same
+  matches), gives the longest name or head ending at each place;
+- gazetteer: a name is kept where it starts and ends on jieba word boundaries (联合国 is not
+  found inside 联合国际);
+- grammar: for every head that ends a word, the name part is taken going left word by
   word while words can be part of a name (stop: jieba's verbs, prepositions, particles ...,
   titles and determiners of the rules file). Weak heads need an anchor (place, prefix, known
   organisation) in the name part; a span ending in a title-like unit (党委, 党组) is dropped.
@@ -322,17 +324,6 @@ class _Words:
     def starts_word(self, pos: int) -> bool:
         return self.sb[pos] == 1
 
-    def ends_word(self, pos: int) -> bool:
-        return self.eb[pos] == 1
-
-    def end_of(self, start: int) -> int:
-        """The end of the word starting at `start`."""
-        return self.eb.find(1, start + 1)
-
-    def before(self, start: int) -> int:
-        """The start of the word before the one starting at `start` (-1: none)."""
-        return self.sb.rfind(1, 0, start)
-
     def containing(self, pos: int) -> int | None:
         """The start of the word holding pos, or None (a blank)."""
         s = self.sb.rfind(1, 0, pos + 1)
@@ -370,6 +361,8 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
     name or head ending at each place."""
     words = _Words(tokens, folded)
     gaz, heads = rules["gaz"], rules["heads"]
+    if len(rules["word_flags"]) > 50_000:    # bounded: memory must not grow with the corpus
+        rules["word_flags"].clear()
     accepted: dict[int, str] = {}                     # end -> kind of names accepted so far
     ends: list[int] = []                              # the same ends, in text order
     out: list[dict] = []
@@ -416,7 +409,7 @@ def _lexicon_found(folded: str, rules: dict) -> list[tuple[int, int, str]]:
     word) of the text: at each place the longest name or head ending there, not overlapping.
     Long texts go through the same trie as arrays (numpy), five times faster than the regex;
     the two give the same matches (tests/test_organisations.py)."""
-    if len(folded) < LEX_ARRAY_MIN:
+    if len(folded) < LEX_ARRAY_MIN or rules["lex_trie"] is None:
         n, rev = len(folded), folded[::-1]
         return [(n - m.end(), n - m.start(), m.group()[::-1]) for m in rules["lex_rx"].finditer(rev)]
     return _lexicon_found_arrays(folded, rules["lex_trie"])
@@ -425,11 +418,13 @@ def _lexicon_found(folded: str, rules: dict) -> list[tuple[int, int, str]]:
 LEX_ARRAY_MIN = 1000        # below this, numpy's fixed costs outweigh the regex
 
 
-def _lexicon_trie(words) -> tuple:
+def _lexicon_trie(words) -> tuple | None:
     """The lexicon as a trie walked from a word's LAST character: its edges {(node, char): node}
-    (the root is node 0) and which nodes end a word; in arrays, the root's children by code
-    point, the column of each code point (0: in no word) and the other edges as a flat table
-    (node * width + column -> node, or -1)."""
+    (the root is node 0) and which nodes end a word; and in small arrays over the 16-bit code
+    units (compact, as they are read at random and a document finds them cold): which ones
+    end a word, the root's child for each, each one's column, and the other edges as a flat
+    table (node * width + column -> node, or -1). None when a word holds a character beyond
+    U+FFFE (the regex then does the work)."""
     edges: dict[tuple[int, str], int] = {}
     ends_word = [False]
     for w in sorted(set(words)):
@@ -441,19 +436,31 @@ def _lexicon_trie(words) -> tuple:
                 ends_word.append(False)
             node = child
         ends_word[node] = True
-    chars = sorted({ch for _, ch in edges})
-    small = np.int16 if max(len(chars), len(ends_word)) < 32767 else np.int32
-    column = np.zeros(0x110000, dtype=small)
-    root = np.full(0x110000, -1, dtype=small)
+    chars = sorted({ch for (node, ch) in edges if node})
+    if len(ends_word) >= 32767 or any(ord(ch) >= 0xFFFF for _, ch in edges):
+        return None
+    column = np.zeros(0x10000, dtype=np.int16)
     for i, ch in enumerate(chars, 1):
         column[ord(ch)] = i
     width = len(chars) + 1
-    table = np.full(len(ends_word) * width, -1, dtype=np.int32)
+    is_last = np.zeros(0x10000, dtype=np.uint8)
+    root = np.full(0x10000, -1, dtype=np.int16)
+    table = np.full(len(ends_word) * width, -1, dtype=np.int16)
     for (node, ch), child in edges.items():
-        table[node * width + int(column[ord(ch)])] = child
-        if not node:
-            root[ord(ch)] = child
-    return edges, ends_word, root, column, table, width, np.array(ends_word, dtype=bool)
+        if node:
+            table[node * width + int(column[ord(ch)])] = child
+        else:
+            is_last[ord(ch)], root[ord(ch)] = 1, child
+    return edges, ends_word, is_last, root, column, table, width, np.array(ends_word, dtype=bool)
+
+
+def _code_units(folded: str) -> np.ndarray:
+    """The text as one uint16 per character; a character beyond U+FFFF (in no word) is U+FFFF."""
+    b = folded.encode("utf-16-le", "surrogatepass")
+    if len(b) == 2 * len(folded):
+        return np.frombuffer(b, dtype=np.uint16)
+    cps = np.frombuffer(folded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return np.minimum(cps, 0xFFFF).astype(np.uint16)
 
 
 FEW = 60                    # below this many places still walking, Python's dict is quicker
@@ -464,25 +471,24 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
     (all places at once, one character per step), which gives the longest word ending at each
     place; then, right to left, a word is kept when it ends at or before the last one kept began
     (the regex's scan of the reversed text)."""
-    edges, ends_word, root, column, table, width, ends_word_a = trie
-    cps = np.frombuffer(folded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    first = root[cps]
-    last = np.flatnonzero(first >= 0)                 # index of a word's last character
-    node = first[last]
+    edges, ends_word, is_last, root, column, table, width, ends_word_a = trie
+    codes = _code_units(folded)
+    last = np.flatnonzero(is_last[codes])            # index of a word's last character
+    node = root[codes[last]].astype(np.int32)
     length = np.where(ends_word_a[node], 1, 0)
     ids = np.arange(len(last))
+    pos = last - 1                                    # the character to try next
     depth = 1
     while len(ids) >= FEW:
-        pos = last[ids] - depth
         if pos[0] < 0:                                # (sorted: only the first can be off the text)
             ids, node, pos = ids[1:], node[1:], pos[1:]
-        node = table[node.astype(np.intp) * width + column[cps[pos]]]
+        node = table[node * width + column[codes[pos]]].astype(np.int32)
         hit = node >= 0
-        ids, node = ids[hit], node[hit]
+        ids, node, pos = ids[hit], node[hit], pos[hit] - 1
         depth += 1
         length[ids[ends_word_a[node]]] = depth
-    for i, nd in zip(ids.tolist(), node.tolist()):    # the few long walks left
-        p, d = int(last[i]) - depth, depth
+    for i, nd, p in zip(ids.tolist(), node.tolist(), pos.tolist()):    # the few long walks left
+        d = depth
         while p >= 0:
             nd = edges.get((nd, folded[p]))
             if nd is None:
@@ -491,15 +497,26 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
             if ends_word[nd]:
                 length[i] = d
             p -= 1
-    has = np.flatnonzero(length)
-    out = []
-    add = out.append
-    limit = len(folded)
-    for e, n in zip((last[has] + 1)[::-1].tolist(), length[has][::-1].tolist()):
-        if e <= limit:
-            limit = e - n
-            add((limit, e, folded[limit:e]))
-    return out
+    has = np.flatnonzero(length)[::-1]               # right to left
+    if not len(has):
+        return []
+    e = last[has] + 1
+    s = e - length[has]
+    # a word ending at or before every earlier start is kept whatever was kept before it; only
+    # the others (a word ending inside a longer one) need the scan
+    sure = np.empty(len(e), dtype=bool)
+    sure[0] = True
+    sure[1:] = e[1:] <= np.minimum.accumulate(s)[:-1]
+    if not sure.all():
+        ss, es = s.tolist(), e.tolist()
+        for i in np.flatnonzero(~sure).tolist():
+            j = i - 1
+            while not sure[j]:
+                j -= 1                                # the last word kept before i
+            if es[i] <= ss[j]:
+                sure[i] = True
+        s, e = s[sure], e[sure]
+    return [(a, b, folded[a:b]) for a, b in zip(s.tolist(), e.tolist())]
 
 
 def _titles(folded: str, text: str, rules: dict, out: list) -> None:
@@ -525,6 +542,8 @@ def _overlapped(found: list, folded: str, words: _Words, rules: dict) -> None:
     name ending inside it. For such heads (rules: overlap_heads), look again for the longest
     name ending inside the head, and add it in place (found runs right to left)."""
     risky = rules["overlap_heads"]
+    if not any(h in folded for h in risky):
+        return                                        # (a quick test: most texts hold none)
     n = len(folded)
     rev = None
     extra = []
@@ -565,9 +584,9 @@ def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accept
     name), if a real name part stands before it."""
     if rules["not_after_rx"].match(folded, he):
         return None                                   # ... 大会, ... 工程: an event or programme
-    k = words.containing(hs)
-    if k is None or (k < hs and folded[k:he] in rules["stop"]):
-        return None                                   # 主办, 举办: a verb, not a head
+    k = words.sb.rfind(1, 0, hs + 1)                 # the word holding the head's start
+    if k < 0 or words.eb.find(1, k + 1) <= hs or (k < hs and folded[k:he] in rules["stop"]):
+        return None                                   # a blank; 主办, 举办: a verb, not a head
     loose, strict = _left_edge(k, hs, he, folded, words, rules, accepted)
     if strict is not None and loose < strict and _starts_anchored(folded[strict:hs], rules["loose_anchor"]):
         # a name opens after the verb (李强会见|美国商会): the verb belongs to the sentence
@@ -588,7 +607,7 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
     place or known name): `武汉中小数转专家委员会` keeps its odd inner words because 武汉 opens
     it; the caller tries the strict edge first (李强会见|美国商会)."""
     sb, eb = words.sb, words.eb
-    flags_of = _word_flags(rules)
+    flags_of = rules["word_flags"]
     pos = k
     strict = None
     crossed = 0                                       # words of two or more characters crossed
@@ -644,13 +663,6 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
                 _starts_anchored(folded[je:hs], rules["loose_anchor"]):
             pos = je                                  # 建设|国家区域医疗中心: the name opens on the anchor
     return pos, (strict if strict is not None and strict > pos else None)
-
-
-def _word_flags(rules) -> dict:
-    cache = rules["word_flags"]
-    if len(cache) > 50_000:              # bounded: memory must not grow with the corpus
-        cache.clear()
-    return cache
 
 
 def _set_word_flags(w: str, cache: dict, rules) -> tuple:

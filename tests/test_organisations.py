@@ -92,3 +92,18 @@ def test_lexicon_arrays_match_the_regex(rules):
         folded = text.translate({cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)})
         for part in (folded, folded[:37], folded[3:1500], folded[-2:]):
             assert org._lexicon_found_arrays(part, rules["lex_trie"]) == _regex_found(part, rules)
+
+
+def test_word_maps_find_the_words_around_a_place():
+    """The byte maps of jieba's words answer what the token list does, blanks (gaps) included."""
+    from pipeline.document import Tokens
+    folded = "湖北省 经信厅给予支持"
+    spans = [(0, 3), (4, 6), (6, 7), (7, 9), (9, 11)]
+    for tokens in (Tokens([s for s, _ in spans], [e for _, e in spans]), spans):
+        w = org._Words(tokens, folded)
+        for pos in range(len(folded)):
+            holding = [s for s, e in spans if s <= pos < e]
+            assert w.containing(pos) == (holding[0] if holding else None)
+            assert w.starts_word(pos) == any(s == pos for s, _ in spans)
+    plain = org._Words(None, "省委")
+    assert plain.containing(1) == 1 and plain.starts_word(1)
