@@ -64,6 +64,11 @@ class Engine:
                                                 segmenter)
         self.reference_date = reference_date
         self.seconds = defaultdict(float)
+        # pyarrow imports pandas and its compute kernels lazily, on the first table built (~0.4 s):
+        # pay that here, at start-up, and once before forked workers inherit the engine
+        _warm_up = Doc("warm-up", "warm up")
+        _warm_up.tokens = self.segmenter.tokens(_warm_up.folded)
+        rows_of(_warm_up)
 
     # -- one document ---------------------------------------------------------------------------
     def run_stages(self, doc: Doc) -> Doc:
