@@ -1,0 +1,36 @@
+"""A batch of results packed into one Arrow table per output table gives back, document by
+document, exactly the rows each document had (the parent slices batches sent by workers)."""
+from __future__ import annotations
+
+from pipeline.batch import Packed, first_row, result_tables
+from pipeline.process import error_result
+from pipeline.records import TABLES
+
+TEXTS = [
+    "2024年3月5日，外交部发言人表示，中方将提供5000万元援助。",
+    "",
+    "国家统计局发布数据：一季度国内生产总值增长5.3%，比上年全年加快0.1个百分点。",
+]
+
+
+def test_packed_slices_give_back_each_documents_rows(engine):
+    results = [(engine.process_text(t, f"d{i}"), {"total": 0.1 * i}) for i, t in enumerate(TEXTS)]
+    results.insert(2, (error_result("bad.txt", "bad.txt: not text"), {}))
+    packed = Packed(results)
+    assert len(packed) == 4
+    got = list(packed.documents())
+    for (want, secs), (have, have_secs) in zip(results, got):
+        assert have_secs == secs
+        expected = result_tables(want)
+        for t in TABLES:
+            assert have[t].to_pylist() == expected[t].to_pylist(), t
+    assert first_row(got[2][0]["documents"])["status"] == "error"
+    assert got[2][0]["tokens"].num_rows == 0 and got[0][0]["tokens"].num_rows > 0
+
+
+def test_rows_come_back_sorted_within_a_document(engine):
+    result = engine.process_text(TEXTS[2], "d")
+    result["quantities"] = list(reversed(result["quantities"]))      # any order in, stable order out
+    (doc, _), = Packed([(result, {})]).documents()
+    starts = [r["start"] for r in doc["quantities"].to_pylist()]
+    assert len(starts) >= 2 and starts == sorted(starts)
