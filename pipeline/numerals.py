@@ -17,6 +17,7 @@ An invalid numeral (十四五 read as a number, 百千万) gives None rather tha
 """
 from __future__ import annotations
 
+import functools
 import re
 
 DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
@@ -47,8 +48,10 @@ def parse_number(s: str) -> float | None:
     return lo
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_range(s: str) -> tuple[float | None, float | None]:
-    """(value, value_max) of a numeral; value_max is set only for 五六 / 两三 style ranges."""
+    """(value, value_max) of a numeral; value_max is set only for 五六 / 两三 style ranges.
+    Cached: the same few thousand numerals (一, 两, 2025, 10) recur in every document."""
     s = s.replace(",", "")
     if _PLAIN.fullmatch(s):                       # the common case: 1260, 5.79
         return float(s), None

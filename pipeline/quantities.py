@@ -7,17 +7,24 @@ and turns matches into rows; pipeline/numerals.py gives the values.
 
 Speed: numbers are everywhere in news text, and a pass of the `regex` module costs ~1 µs per
 digit-like character, so one pass per rule ran at 0.2 M chars/s. Instead, ONE trigger pattern
-(parts.TRIGGER: where a quantity can start) is scanned with the stdlib `re`, which skips
-non-numeral characters fast; at each trigger every rule is tried anchored, in priority order,
-with one call to an alternation of all rules (a range or list that is then excluded falls back
-to the rules after it). `re` has no timeout, so at load each pattern is run on adversarial
-strings and one that backtracks badly is refused with its file and rule. Every pattern is also
-compiled as a rules.Pattern, so a bad one is reported with its rule and line.
+(parts.TRIGGER: where a quantity can start) is scanned over each main block (a block without
+a character a trigger can start with is skipped); at each trigger every rule is tried
+anchored, in priority order, with one call to an alternation of all rules (a range or list
+that is then excluded falls back to the rules after it). In that alternation each rule is
+preceded by a guard derived from its own pattern (_guard: qty.range needs a range sign right
+after the number and unit characters), which fails the rare structures in one step. Every
+pattern runs with rules.Pattern's timeout; at load each pattern is also run on adversarial
+strings and one that backtracks badly is refused with its file and rule. Per candidate, the
+exclusions that can apply are looked up by unit and number class (_plans), not re-tested.
+Where the time goes (400 corpus documents): the trigger scan about half, the alternation a
+fifth, building and checking rows the rest.
 """
 from __future__ import annotations
 
+import functools
 import re
 import time
+import warnings
 from dataclasses import dataclass
 
 import regex
@@ -53,6 +60,7 @@ class Rule:
     rx: re.Pattern       # the same pattern in stdlib `re`: the load-time probe and group names
     priority: int
     unit: str | None     # a unit fixed by the rule (百分之五十 -> %)
+    slots: tuple = ()    # group numbers in `pat` of num, unit, tail, num2, list (None: absent)
 
 
 class Context:
@@ -102,16 +110,18 @@ class Exclusion:
     span: re.Pattern | None
     words: tuple[str, ...]
     by_char: dict        # character -> the words that contain it
+    word_start: re.Pattern | None    # a class of the words' first characters
 
 
 # --- compiling rules/quantities.yaml -------------------------------------------------------------
 def compile_rules(data: LDict, path) -> dict:
     w = Where(path)
     check_keys(data, w, required=("table", "parts", "units", "approx", "rules", "exclusions"),
-               optional=("notes",))
+               optional=("notes", "unit_trial_order"))
     units = _compile_units(data["units"], w.at(data["units"], "units"))
     parts = {k: expect(v, str, w.at(data["parts"], "parts"), f"part {k}") for k, v in data["parts"].items()}
-    parts["UNIT"] = _unit_alternation(units.values())
+    trial = expect(data.get("unit_trial_order", ""), str, w.at(data, "unit_trial_order"), "unit_trial_order")
+    parts["UNIT"] = _unit_alternation(units.values(), trial)
     parts["UNITFIRST"] = "[" + "".join(sorted({re.escape(u[0]) for u in units})) + "]"
     rules = [_compile_rule(r, w, parts, units) for r in expect(data["rules"], list, w, "rules")]
     rules.sort(key=lambda r: -r.priority)           # stable: YAML order among equals
@@ -119,16 +129,49 @@ def compile_rules(data: LDict, path) -> dict:
     trigger = _compile_rule({"id": "trigger", "pattern": parts["TRIGGER"], "examples": []},
                             w.at(data["parts"], "parts.TRIGGER"), parts, units, need_num=False)
     _probe([trigger] + rules, w)
-    alternation_rx, group_maps = _alternation(rules, w.at(data["rules"], "rules (alternation)"))
+    alternation_rx, slots = _alternation(rules, w.at(data["rules"], "rules (alternation)"))
     return {"units": units, "unit_rx": re.compile(parts["UNIT"]), "rules": rules,
-            "trigger": trigger.pat, "alternation": alternation_rx, "group_maps": group_maps,
-            "exclusions": exclusions, "exclusions_by_unit": _by_unit(exclusions, units),
+            "trigger": trigger.pat,
+            "alternation": alternation_rx, "slots": slots,
+            "falls_back": [any(r.priority < rule.priority for r in rules[i + 1:]) for i, rule in enumerate(rules)],
+            "rule_of_group": {alternation_rx.groupindex[f"_r{i}"]: i for i in range(len(rules))},
+            "exclusions": exclusions, "exclusion_plans": _plans(exclusions, units),
             "approx": _compile_approx(data["approx"], w.at(data["approx"], "approx"))}
 
 
-def _by_unit(exclusions: list[Exclusion], units: dict[str, Unit]) -> dict:
+# What the first number of a candidate is, as one of five classes; the number kinds of
+# exclusions (NUMBER_KINDS) hold or not for a whole class, except `year` (tested per candidate).
+K_ARABIC, K_LEADING_ZERO, K_ONE, K_BARE, K_CHINESE = range(5)
+_KINDS_OF_CLASS = {K_ARABIC: {"arabic"}, K_LEADING_ZERO: {"arabic", "leading_zero"},
+                   K_ONE: {"chinese", "one"}, K_BARE: {"chinese", "bare_magnitude"},
+                   K_CHINESE: {"chinese"}}
+assert set().union(*_KINDS_OF_CLASS.values()) == set(NUMBER_KINDS) - {"year"}, "a number kind without a class"
+
+
+def _plans(exclusions: list[Exclusion], units: dict[str, Unit]) -> dict:
+    """canonical unit (None: no unit) -> number class -> the exclusions that can apply, in YAML
+    order: the unit and number-kind conditions are settled here once, not for every candidate."""
     canon = {u.unit for u in units.values()} | {None}
-    return {c: tuple(x for x in exclusions if x.units is None or c in x.units) for c in canon}
+    return {c: tuple(tuple(x for x in exclusions
+                           if (x.units is None or c in x.units)
+                           and x.number in (None, "year", *_KINDS_OF_CLASS[k]))
+                     for k in range(len(_KINDS_OF_CLASS)))
+            for c in canon}
+
+
+def _number_class(first: str) -> int:
+    if _is_arabic(first):
+        return K_LEADING_ZERO if len(first) > 1 and first[0] == "0" and first[1].isdigit() else K_ARABIC
+    if first == "一":
+        return K_ONE
+    return K_BARE if set(first) <= BARE_MAGNITUDES else K_CHINESE
+
+
+_SLOT_NAMES = ("num", "unit", "tail", "num2", "list")
+
+
+def _slots(groupindex) -> tuple:
+    return tuple(groupindex.get(name) for name in _SLOT_NAMES)
 
 
 _GROUP = re.compile(r"\(\?P<(\w+)>")
@@ -139,16 +182,165 @@ _PROBE_LENGTHS = (8, 10, 12, 14, 16, 18, 20, 64, 400, 2000)
 PROBE_SECONDS = 0.1
 
 
-def _alternation(rules: list[Rule], w: Where) -> tuple[Pattern, list[dict[str, int]]]:
+def _alternation(rules: list[Rule], w: Where) -> tuple[Pattern, list[tuple]]:
     """All rules as one alternation (groups renamed <name>_<i>) matched anchored at a trigger:
-    the first rule that matches wins, in priority order. group_maps[i] maps rule i's group names
-    to group numbers in the alternation. Like every rule pattern it runs with the regex module's
-    timeout (the load-time probe below is an early warning, not the guard)."""
-    alts = [f"(?P<_r{i}>" + _GROUP.sub(lambda g: f"(?P<{g.group(1)}_{i}>", r.rx.pattern) + ")"
+    the first rule that matches wins, in priority order; each rule is preceded by its guard (a
+    necessary condition, below). slots[i] holds rule i's group numbers in the alternation (see
+    _slots). Like every rule pattern it runs with the regex module's timeout (the load-time
+    probe below is an early warning, not the guard)."""
+    alts = [f"(?P<_r{i}>" + _guard(r.rx.pattern)
+            + _GROUP.sub(lambda g: f"(?P<{g.group(1)}_{i}>", r.rx.pattern) + ")"
             for i, r in enumerate(rules)]
     pat = Pattern("|".join(alts), w)
-    maps = [{name: pat.groupindex[f"{name}_{i}"] for name in r.rx.groupindex} for i, r in enumerate(rules)]
-    return pat, maps
+    slots = [_slots({name: pat.groupindex[f"{name}_{i}"] for name in r.rx.groupindex})
+             for i, r in enumerate(rules)]
+    return pat, slots
+
+
+# --- a cheap necessary condition for a rule, derived from its pattern ------------------------
+# A rule like qty.range (NUM UNIT? SEP NUM ...) fails at most triggers, and its backtracking
+# through every shorter number and unit costs ~10 µs each time. Its match always has a SEP
+# character right after a prefix made only of number and unit characters, and SEP is none of
+# them, so the SEP sits at the first character outside that alphabet. `(?=[alphabet]*[SEP])`
+# tests this in one linear step and changes nothing the rule matches. Derived from the parsed
+# pattern, so it follows any edit of the rules; a pattern it cannot reason about gets no guard.
+_P, _C = re._parser, re._constants
+_ZERO_WIDTH = (_C.AT, _C.ASSERT, _C.ASSERT_NOT)
+_REPEATS = (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT)
+_MAX_RANGE = 4096          # a wider character range is not worth spelling out: no guard
+
+
+def _guard(source: str) -> str:
+    parsed = _parse(source)
+    if parsed is None:
+        return ""
+    if parsed.state.flags & (re.IGNORECASE | re.VERBOSE):
+        return ""
+    walk = _Walk()
+    try:
+        needed = walk.needed_char(list(parsed))
+    except _Unknown:
+        return ""
+    if needed is None or not walk.variable:
+        return ""                # a fixed prefix (百分之) is checked by the rule as fast
+    return f"(?=[{_class(walk.skipped)}]*[{_class(needed)}])"
+
+
+@functools.lru_cache(maxsize=16)
+def _first_chars(source: str) -> re.Pattern | None:
+    """A stdlib class pattern of the characters a match of `source` can start with, when its
+    leading items say so (TRIGGER begins with (?=[0-9零...])), else None. A block without
+    one of them is not scanned at all."""
+    parsed = _parse(source)
+    if parsed is None or parsed.state.flags & re.IGNORECASE:
+        return None
+    try:
+        for op, av in parsed:
+            chars = _char_set(op, av)
+            if chars is None and op is _C.ASSERT and av[0] == 1 and len(av[1]):
+                chars = _char_set(*av[1][0])           # a lookahead that opens with a class
+            if chars is not None:
+                return re.compile(f"[{_class(chars)}]")
+            if op not in _ZERO_WIDTH:
+                return None
+    except _Unknown:
+        return None
+    return None
+
+
+def _parse(source: str):
+    """The stdlib parse of a rule pattern, or None when `re` might read it otherwise than the
+    regex module does (a warning such as "possible nested set" for [[:alpha:]])."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return _P.parse(source)
+        except (re.error, Warning):
+            return None
+
+
+def _class(chars) -> str:
+    return "".join(re.escape(c) for c in sorted(chars))
+
+
+class _Unknown(Exception):
+    """An item whose characters cannot be listed (., \\d, [^x], a back-reference)."""
+
+
+class _Walk:
+    """Walks a parsed pattern's mandatory items in order. `skipped` is every character the
+    items walked over can consume; `variable` is set once one of them may match a varying
+    number of characters (only then is the guard worth its cost)."""
+
+    def __init__(self):
+        self.skipped: set[str] = set()
+        self.variable = False
+
+    def needed_char(self, items: list) -> set[str] | None:
+        """The characters of the first mandatory one-character item that comes after a
+        variable-length prefix and is none of the prefix's characters, or None."""
+        for op, av in items:
+            chars = _char_set(op, av)
+            if chars is not None and chars.isdisjoint(self.skipped):
+                if self.variable:
+                    return chars
+                self.skipped |= chars           # a fixed character: walk on
+                continue
+            if op is _C.SUBPATTERN and not (av[1] or av[2]):
+                found = self.needed_char(list(av[3]))
+            elif op in _REPEATS and av[0] >= 1:
+                found = self.needed_char(list(av[2]))     # the first repetition is mandatory
+                if found is None:
+                    self.variable |= av[0] != av[1]
+                    self.skipped |= _alphabet(av[2])
+            else:
+                more = _alphabet([(op, av)])
+                if more:
+                    self.variable = True
+                    self.skipped |= more
+                continue
+            if found is not None:
+                return found
+        return None
+
+
+def _char_set(op, av) -> set[str] | None:
+    """The characters of a one-character item (a literal or a positive class), else None."""
+    if op is _C.LITERAL:
+        return {chr(av)}
+    if op is _C.IN:
+        return _alphabet([(op, av)])
+    return None
+
+
+def _alphabet(items) -> set[str]:
+    """Every character the items can consume (zero-width assertions consume none)."""
+    out: set[str] = set()
+    for op, av in items:
+        if op in _ZERO_WIDTH:
+            continue
+        if op is _C.LITERAL:
+            out.add(chr(av))
+        elif op is _C.IN:
+            for cop, cav in av:
+                if cop is _C.LITERAL:
+                    out.add(chr(cav))
+                elif cop is _C.RANGE and cav[1] - cav[0] <= _MAX_RANGE:
+                    out.update(map(chr, range(cav[0], cav[1] + 1)))
+                else:
+                    raise _Unknown             # NEGATE, CATEGORY, a huge range
+        elif op is _C.SUBPATTERN and not (av[1] or av[2]):
+            out |= _alphabet(av[3])
+        elif op in _REPEATS:
+            out |= _alphabet(av[2])
+        elif op is _C.BRANCH:
+            for branch in av[1]:
+                out |= _alphabet(branch)
+        elif op is _C.ATOMIC_GROUP:
+            out |= _alphabet(av)
+        else:
+            raise _Unknown
+    return out
 
 
 def _probe(rules: list[Rule], w: Where) -> None:
@@ -190,16 +382,22 @@ def _compile_units(data, w: Where) -> dict[str, Unit]:
     return units
 
 
-def _unit_alternation(units) -> str:
+def _unit_alternation(units, trial: str = "") -> str:
     """The lexicon as a regex trie (个(?:百分点|多月|月|...)|家|...): one branch per first
     character, longest continuation first, so a unit is matched in a few steps. A unit followed
     by a guard continuation (家庭, 期间, 人口) is not a unit, and a Latin unit must not run on
-    into more letters (3GPP)."""
+    into more letters (3GPP). Branches start with distinct characters, so their order changes
+    no match; the regex module tries them one by one, so the characters of `trial` (the
+    common units) come first."""
     def guard(u: Unit) -> str:
         g = "(?!" + "|".join(re.escape(x) for x in u.not_before) + ")" if u.not_before else ""
         if u.surface[-1].isascii() and u.surface[-1].isalpha():
             g += "(?![A-Za-z0-9])"
         return g
+
+    def rank(branch) -> tuple:
+        ch = branch[0]
+        return (trial.index(ch) if ch in trial else len(trial), ch)
 
     def trie(items: list[tuple[str, str]]) -> str:
         branches: dict[str, list[tuple[str, str]]] = {}
@@ -209,10 +407,15 @@ def _unit_alternation(units) -> str:
                 branches.setdefault(rest[0], []).append((rest[1:], g))
             else:
                 ends.append(g)
-        alts = [re.escape(ch) + trie(sub) for ch, sub in sorted(branches.items())] + ends
+        alts = [re.escape(ch) + trie(sub) for ch, sub in sorted(branches.items(), key=rank)] + ends
         return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
 
-    return trie([(u.surface, guard(u)) for u in units])
+    units = list(units)
+    # the regex module tries the branches of an alternation one by one, even inside a pattern
+    # (it only indexes the first characters at the start of a search): without this lookahead
+    # a number followed by a non-unit (一些, 2025年的) walked ~120 branches, ~2 µs each time
+    first = "[" + "".join(sorted({re.escape(u.surface[0]) for u in units})) + "]"
+    return "(?=" + first + ")" + trie([(u.surface, guard(u)) for u in units])
 
 
 def _expand(pattern: str, parts: dict[str, str], w: Where) -> str:
@@ -241,7 +444,8 @@ def _compile_rule(r, w: Where, parts, units, need_num: bool = True) -> Rule:
         rx = re.compile(source)
     except re.error as e:
         raise rw.error(f"the pattern must also compile with Python's re (fixed-width lookbehind): {e}") from None
-    return Rule(r["id"], pat, rx, expect(r.get("priority", 0), int, rw, "priority"), fixed)
+    return Rule(r["id"], pat, rx, expect(r.get("priority", 0), int, rw, "priority"), fixed,
+                _slots(pat.groupindex))
 
 
 def _compile_exclusion(x, w: Where, units) -> Exclusion:
@@ -272,6 +476,7 @@ def _compile_exclusion(x, w: Where, units) -> Exclusion:
         span=_span_rx(x["span"], xw) if x.get("span") else None,
         words=tuple(words),
         by_char=_by_char(words),
+        word_start=re.compile("[" + _class({w[0] for w in words}) + "]") if words else None,
     )
 
 
@@ -319,45 +524,67 @@ def _compile_approx(data, w: Where) -> dict:
 
 # --- extraction ---------------------------------------------------------------------------------
 def extract(doc: Doc, rules: dict) -> None:
-    text, trigger, alt, maps, rs = (doc.folded, rules["trigger"], rules["alternation"],
-                                    rules["group_maps"], rules["rules"])
-    add = doc.rows.setdefault("quantities", [])
+    text, trigger, alt = doc.folded, rules["trigger"], rules["alternation"]
+    first = _first_chars(trigger.source)
+    rs, slots, rule_of_group, falls_back = (rules["rules"], rules["slots"], rules["rule_of_group"],
+                                            rules["falls_back"])
+    add = doc.rows.setdefault("quantities", []).append
+    doc_id = doc.doc_id
+    # the compiled patterns are called directly (the Pattern wrappers cost a tenth of the stage)
+    # with Pattern's timeout; a timeout is reported as Pattern reports it
+    scan, match, budget = trigger.rx.finditer, alt.rx.match, Pattern.budget(text)
     spans = doc.main_spans() if doc.blocks else [(0, len(text))]
     for bs, be in spans:
-        pos = bs
-        for t in trigger.finditer(text, bs, be):
-            start = t.start()
-            if start < pos:
-                continue                  # inside a mention already read (a range, a list)
-            m = alt.match(text, start, be)
-            if m is None:
-                continue
-            i = int(m.lastgroup[2:])
-            rows = _rows(doc, m, maps[i], rs[i], rules)
-            # a structure (range, list: a higher priority) that is excluded falls back to the
-            # simpler rules after it (从2亿个到238亿个 gives 2亿个); rules of one priority exclude
-            # each other, so the fallback stops there
-            prio = rs[i].priority
-            for rule in rs[i + 1:] if not rows else ():
-                if rule.priority < prio:
-                    m = rule.pat.match(text, start, be)
-                    if m is not None:
-                        rows = _rows(doc, m, rule.pat.groupindex, rule, rules)
-                        if rows:
-                            break
-            for row in rows:
-                row["doc_id"] = doc.doc_id
-                add.append(row)
-                if row["end"] > pos:
-                    pos = row["end"]
+        pos = scan_from = bs
+        if first is not None:
+            f = first.search(text, bs, be)
+            if f is None:
+                continue                  # no character a trigger can start with
+            scan_from = f.start()
+        try:
+            for t in scan(text, scan_from, be, timeout=budget):
+                start = t.start()
+                if start < pos:
+                    continue              # inside a mention already read (a range, a list)
+                try:
+                    m = match(text, start, be, timeout=budget)
+                except TimeoutError:
+                    raise alt._timeout() from None
+                if m is None:
+                    continue
+                i = rule_of_group[m.lastindex]
+                rows = _rows(doc, m, slots[i], rs[i], rules)
+                if not rows and falls_back[i]:
+                    rows = _fallback(doc, start, be, rs, i, rules)
+                for row in rows:
+                    row["doc_id"] = doc_id
+                    add(row)
+                    if row["end"] > pos:
+                        pos = row["end"]
+        except TimeoutError:              # only the scan can raise it here
+            raise trigger._timeout() from None
 
 
-def _rows(doc: Doc, m, gi: dict, rule: Rule, rules: dict) -> list[dict]:
+def _fallback(doc: Doc, start: int, be: int, rs: list[Rule], i: int, rules: dict) -> list[dict]:
+    """A structure (range, list: a higher priority) that is excluded falls back to the simpler
+    rules after it (从2亿个到238亿个 gives 2亿个); rules of one priority exclude each other, so
+    the fallback stops there."""
+    prio = rs[i].priority
+    for rule in rs[i + 1:]:
+        if rule.priority < prio:
+            m = rule.pat.match(doc.folded, start, be)
+            if m is not None:
+                rows = _rows(doc, m, rule.slots, rule, rules)
+                if rows:
+                    return rows
+    return []
+
+
+def _rows(doc: Doc, m, slots: tuple, rule: Rule, rules: dict) -> list[dict]:
     """The rows of one match (several for a list), or [] when it is excluded or malformed."""
     text = doc.folded
-    k = gi["num"]
+    k, ku, kt, k2, kl = slots
     num, num_end = m.group(k), m.end(k)
-    ku, kt, k2, kl = gi.get("unit"), gi.get("tail"), gi.get("num2"), gi.get("list")
     written_unit = m.group(ku) if ku else None
     tail = m.group(kt) if kt else None
     num2 = m.group(k2) if k2 else None
@@ -388,9 +615,9 @@ def _rows(doc: Doc, m, gi: dict, rule: Rule, rules: dict) -> list[dict]:
         return []
     if "," in num and "，" in doc.text[start:end]:
         return []                  # a full-width comma folded to "," is punctuation, not a separator
-    if _excluded(text, start, end, nums, unit, dim, rules["exclusions_by_unit"]):
-        return []
     canon = unit.unit if unit else None
+    if _excluded(text, start, end, nums, dim, rules["exclusion_plans"][canon]):
+        return []
     if items:
         return _list_rows(doc, m.start(kl), nums, end, canon, dim, rule, rules, surface)
     if num2:
@@ -428,10 +655,10 @@ def _row(doc, start, end, value, value_max, unit, dim, approx, rule) -> dict:
 
 
 def _is_arabic(n: str) -> bool:
-    return n[-1] in _ARABIC_END or any("0" <= c <= "9" for c in n)
+    return not _ARABIC_DIGITS.isdisjoint(n)
 
 
-_ARABIC_END = frozenset("0123456789")
+_ARABIC_DIGITS = frozenset("0123456789")
 
 
 def _share_magnitude(num: str, lo, num2: str, hi):
@@ -446,32 +673,17 @@ def _share_magnitude(num: str, lo, num2: str, hi):
     return lo * (hi / coef) if coef else lo
 
 
-def _number_kind(kind: str, nums: list[str]) -> bool:
-    first = nums[0]
-    if kind == "one":
-        return first == "一"
-    if kind == "year":
-        return any(numerals.looks_like_year(n) for n in nums)
-    if kind == "bare_magnitude":
-        return set(first) <= BARE_MAGNITUDES          # 百, 千万, 万亿: no digit, no 余/多
-    if kind == "leading_zero":
-        return len(first) > 1 and first[0] == "0" and first[1].isdigit()    # 01组, 02批
-    if kind == "chinese":
-        return not _is_arabic(first)
-    return _is_arabic(first)
-
-
-def _excluded(text, start, end, nums, unit, dim, by_unit) -> str | None:
-    """The id of the first exclusion whose conditions all hold, else None. by_unit maps a
-    canonical unit (None: no unit) to the exclusions that can apply to it, in YAML order."""
-    kinds = None
-    for x in by_unit.get(unit.unit if unit else None, ()):
+def _excluded(text, start, end, nums, dim, plan) -> str | None:
+    """The id of the first exclusion whose conditions all hold, else None. plan: the exclusions
+    that can apply to the candidate's unit, by number class (_plans)."""
+    year = None
+    for x in plan[_number_class(nums[0])]:
         if x.dimensions is not None and dim not in x.dimensions:
             continue
-        if x.number is not None:
-            if kinds is None:
-                kinds = _kinds(nums)
-            if not kinds[x.number]:
+        if x.number == "year":
+            if year is None:
+                year = any(numerals.looks_like_year(n) for n in nums)
+            if not year:
                 continue
         if x.span is not None and not x.span.fullmatch(text, start, end):
             continue
@@ -479,39 +691,27 @@ def _excluded(text, start, end, nums, unit, dim, by_unit) -> str | None:
             continue
         if x.before is not None and not x.before.holds(text, start):
             continue
-        if x.words and not _overlaps_word(text, start, end, x.by_char):
+        if x.words and not _overlaps_word(text, start, end, x):
             continue
         return x.id
     return None
 
 
-class _kinds(dict):
-    """What the first number of a candidate is (one, chinese, ...); the year test, the only
-    costly one, is computed when first asked."""
-
-    def __init__(self, nums: list[str]):
-        first = nums[0]
-        arabic = _is_arabic(first)
-        super().__init__(one=first == "一", arabic=arabic, chinese=not arabic,
-                         bare_magnitude=not arabic and set(first) <= BARE_MAGNITUDES,
-                         leading_zero=len(first) > 1 and first[0] == "0" and first[1].isdigit())
-        self.nums = nums
-
-    def __missing__(self, kind: str) -> bool:
-        self[kind] = value = _number_kind(kind, self.nums)
-        return value
-
-
-def _overlaps_word(text: str, start: int, end: int, by_char: dict) -> bool:
-    """Does one of the words occur overlapping [start, end)? Such an occurrence either covers
-    the span's first character or begins inside the span, so only those alignments are tried."""
+def _overlaps_word(text: str, start: int, end: int, x: Exclusion) -> bool:
+    """Does one of x's words occur overlapping [start, end)? Such an occurrence either covers
+    the span's first character or begins inside the span, so only those alignments are tried
+    (the second at the characters that begin a word, found by one class search)."""
+    by_char = x.by_char
     for word, j in by_char.get(text[start], ()):
         if j <= start and text.startswith(word, start - j):
             return True
-    for p in range(start + 1, end):
-        for word, j in by_char.get(text[p], ()):
+    search, p = x.word_start.search, start + 1
+    while (f := search(text, p, end)) is not None:
+        p = f.start()
+        for word, j in by_char[text[p]]:
             if j == 0 and text.startswith(word, p):
                 return True
+        p += 1
     return False
 
 
