@@ -23,7 +23,10 @@ import pyarrow.parquet as pq
 
 from .records import SCHEMAS, TABLES
 
-ROW_GROUP = 64_000       # rows per Parquet row group (and rows buffered per table at most)
+ROW_GROUP = 64_000       # rows per Parquet row group at most
+# Rows buffered per table before they are written. Mention rows are wide (ten columns, texts),
+# tokens narrow: a fixed byte budget per table keeps peak memory flat whatever the corpus size.
+BUFFER_BYTES = 1 << 20
 PENDING = 4              # row groups handed to the writer thread and not yet written, at most
 
 
@@ -53,6 +56,7 @@ class TableWriter:
                                          dir=self.out_dir.parent))
         self.buffers: dict[str, list[pa.Table]] = {t: [] for t in TABLES}
         self.buffered: dict[str, int] = {t: 0 for t in TABLES}
+        self.buffered_bytes: dict[str, int] = {t: 0 for t in TABLES}
         self.writers: dict[str, pq.ParquetWriter] = {}       # used by the writer thread only
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
         self.pending: deque[Future] = deque()
@@ -66,14 +70,15 @@ class TableWriter:
                 continue
             self.buffers[table].append(data)
             self.buffered[table] += data.num_rows
+            self.buffered_bytes[table] += data.nbytes
             self.counts[table] += data.num_rows
-            if self.buffered[table] >= ROW_GROUP:
+            if self.buffered[table] >= ROW_GROUP or self.buffered_bytes[table] >= BUFFER_BYTES:
                 self._flush(table)
 
     def _flush(self, table: str, final: bool = False) -> None:
         if self.buffers[table]:
             data = pa.concat_tables(self.buffers[table]).combine_chunks()
-            self.buffers[table], self.buffered[table] = [], 0
+            self.buffers[table], self.buffered[table], self.buffered_bytes[table] = [], 0, 0
             self._write(table, data)
         elif final and self.parts[table] == 0 and table not in self.writers:
             self._write(table, SCHEMAS[table].empty_table())       # an empty table keeps its schema
