@@ -117,7 +117,11 @@ def test_duplicate_doc_id_is_an_error_row(tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_leaves_previous_outputs_intact(tmp_path, corpus_dir):
+    """A killed run leaves the previous tables, or (killed after its commit, while the process
+    was exiting) the complete new ones: never a mix, never a half-written file."""
     out = tmp_path / "out"
+    run([corpus_dir], tmp_path / "complete", RunOptions(jobs=1, progress=False))
+    after = read_tables(tmp_path / "complete")
     run([SEEDS], out, RunOptions(jobs=1, progress=False))
     before = read_tables(out)
     for delay in (0.5, 1.5, 3.0):
@@ -128,10 +132,12 @@ def test_sigkill_leaves_previous_outputs_intact(tmp_path, corpus_dir):
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        if proc.returncode == 0:           # finished before the kill: restore the baseline
+        now = read_tables(out)
+        if proc.returncode == 0 or now == after:     # it got to its commit: restore the baseline
+            assert now == after
             run([SEEDS], out, RunOptions(jobs=1, progress=False, force=True))
             continue
-        assert read_tables(out) == before, f"outputs changed by a run killed after {delay}s"
+        assert now == before, f"outputs changed by a run killed after {delay}s"
 
 
 def test_stale_temporary_folders_are_removed(tmp_path):
