@@ -1,10 +1,12 @@
 """Write the tables as Parquet with explicit schemas, in row groups, atomically.
 
-Rows arrive document by document (already in doc_id order) and are buffered per table; a full
-buffer is written as one row group, so memory does not grow with the number of documents.
+Rows arrive document by document (already in doc_id order, as Arrow) and are buffered per
+table; a full buffer (1 MB or 64k rows) is written as a row group by a writer thread, so memory
+does not grow with the number of documents.
 Everything is written into a temporary folder beside the target; only when the run finishes
 are the files moved into place (os.replace, one file at a time, the manifest last). A run
-killed at any point leaves the previous outputs as they were.
+killed at any point before that leaves the previous outputs as they were; the moves themselves
+take microseconds.
 """
 from __future__ import annotations
 
