@@ -690,12 +690,19 @@ def _person(name: str, doc: Doc, org_rules: dict, people: "People"):
     return name, role or None, _org_of(role, pos, doc, org_rules) if role else None
 
 
+FEW_NAMES = 32
+
+
 def _name_positions(doc: Doc, people: People) -> list[tuple[int, str]]:
     """(start, name) of the names in the text as a scan for any of them finds them: leftmost,
     then longest, never overlapping. Found with str.find: compiling a pattern of each
     document's names cost far more than the search."""
     folded, found = doc.folded, []
-    for name in people.role:
+    names = [n for n in people.role if n]
+    if len(names) > FEW_NAMES:       # one str.find pass per name would be quadratic in a long text
+        pat = re.compile(_trie(names))        # literal words: stdlib re, no timeout needed
+        return [(m.start(), m.group()) for m in pat.finditer(folded)]
+    for name in names:
         if name:
             p = folded.find(name)
             while p >= 0:

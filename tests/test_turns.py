@@ -60,3 +60,21 @@ def test_label_after_a_no_break_space(engine):
     ts = _turns(engine, text)
     assert [t["kind"] for t in ts] == ["question", "answer", "question", "answer"]
     assert text[ts[1]["text_start"]:ts[1]["text_end"]] == "第一个回答。"
+
+
+def test_name_positions_same_by_find_and_by_trie(monkeypatch):
+    """Few names: one str.find pass each; many: one trie pass (linear in a long text). Both give
+    the leftmost, then longest, non-overlapping names."""
+    from types import SimpleNamespace
+
+    from pipeline import turns
+    from pipeline.ingest import doc_from_text
+    names = ["王毅", "王毅军", "李强", "强调", "毅军", "张", "张三丰", "三丰"]
+    people = SimpleNamespace(role={n: ("", None) for n in names})
+    doc = doc_from_text("王毅军见李强调研，王毅说，张三丰和张三、丰收；毅军与王毅。" * 3, "t")
+    monkeypatch.setattr(turns, "FEW_NAMES", 100)
+    by_find = turns._name_positions(doc, people)
+    monkeypatch.setattr(turns, "FEW_NAMES", 0)
+    by_trie = turns._name_positions(doc, people)
+    assert by_find == by_trie
+    assert by_find[:3] == [(0, "王毅军"), (4, "李强"), (9, "王毅")]
