@@ -381,7 +381,7 @@ def _candidates(doc: Doc, rules: dict) -> list:
                 if i >= 0 and e <= spans[i][1]:
                     add((s, e, rule, m, None))
         except TimeoutError:
-            raise rule.pat._timeout() from None
+            raise rule.pat.timeout_error() from None
     return cands
 
 

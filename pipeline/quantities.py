@@ -549,7 +549,7 @@ def extract(doc: Doc, rules: dict) -> None:
                 try:
                     m = match(text, start, be, timeout=budget)
                 except TimeoutError:
-                    raise alt._timeout() from None
+                    raise alt.timeout_error() from None
                 if m is None:
                     continue
                 i = rule_of_group[m.lastindex]
@@ -562,7 +562,7 @@ def extract(doc: Doc, rules: dict) -> None:
                     if row["end"] > pos:
                         pos = row["end"]
         except TimeoutError:              # only the scan can raise it here
-            raise trigger._timeout() from None
+            raise trigger.timeout_error() from None
 
 
 def _fallback(doc: Doc, start: int, be: int, rs: list[Rule], i: int, rules: dict) -> list[dict]:

@@ -153,7 +153,12 @@ def _names(types: type | tuple[type, ...]) -> str:
 
 # --- patterns ---------------------------------------------------------------------------------
 class Pattern:
-    """A compiled rule pattern that always runs with a timeout and knows its rule id."""
+    """A compiled rule pattern that always runs with a timeout and knows its rule id.
+
+    Hot loops may call the compiled pattern (`pat.rx`) directly to skip a Python call per
+    match, but only with `timeout=Pattern.budget(text)` and with `TimeoutError` turned into
+    `pat.timeout_error()`, so a catastrophic rule still fails its document with the rule named.
+    """
 
     __slots__ = ("rule_id", "source", "rx")
 
@@ -169,7 +174,7 @@ class Pattern:
         # generous for honest patterns (linear in the text), fatal for catastrophic ones
         return 2.0 + len(text) / 250_000
 
-    def _timeout(self) -> RuleTimeout:
+    def timeout_error(self) -> RuleTimeout:
         return RuleTimeout(f"rule {self.rule_id}: pattern timed out on this document "
                            f"(catastrophic backtracking?): {self.source[:80]}")
 
@@ -178,7 +183,7 @@ class Pattern:
             yield from self.rx.finditer(text, pos, len(text) if endpos is None else endpos,
                                         timeout=self.budget(text))
         except TimeoutError:
-            raise self._timeout() from None
+            raise self.timeout_error() from None
 
     def match(self, text: str, pos: int = 0, endpos: int | None = None):
         return self._call(self.rx.match, text, pos, endpos)
@@ -190,7 +195,7 @@ class Pattern:
         try:
             return method(text, pos, len(text) if endpos is None else endpos, timeout=self.budget(text))
         except TimeoutError:
-            raise self._timeout() from None
+            raise self.timeout_error() from None
 
     @property
     def groupindex(self) -> dict:

@@ -26,7 +26,7 @@ import regex
 
 from .dates import required_literals
 from .document import Doc
-from .rules import LDict, Pattern, RuleTimeout, Where, check_examples, check_keys, expect, expect_str_list
+from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list
 
 _WORDS = ("title_endings", "speech_verbs", "speech_adverbs", "surnames", "name_stoplist", "question_labels",
           "answer_labels", "host_labels", "pronouns", "bodies", "presence_verbs")
@@ -289,8 +289,7 @@ def _each(pat, folded: str, mains: Mains, starts):
         try:
             m = match(folded, p, hi)
         except TimeoutError:
-            raise RuleTimeout(f"rule {pat.rule_id}: pattern timed out on this document "
-                              f"(catastrophic backtracking?): {pat.source[:80]}") from None
+            raise pat.timeout_error() from None
         if m:
             e = m.end()
             cur = e if e > p else p + 1
