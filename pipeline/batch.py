@@ -19,9 +19,11 @@ def to_arrow(table: str, rows: list[dict] | pa.Table) -> pa.Table:
     """Rows of one table in their stable order (SORT_KEYS), with the table's schema."""
     if isinstance(rows, pa.Table):
         return rows
-    schema = SCHEMAS[table]
-    if len(rows) > 1:
-        rows = _sorted(table, rows)
+    return _columns(table, _sorted(table, rows) if len(rows) > 1 else rows)
+
+
+def _columns(table: str, rows: list[dict]) -> pa.Table:
+    schema = SCHEMAS[table]          # an empty list gives an empty table with the schema
     return pa.table({name: [r.get(name) for r in rows] for name in schema.names}, schema=schema)
 
 
@@ -48,21 +50,15 @@ class Packed:
         self.seconds = [s for _, s in results]
         self.tables = {}
         for t in TABLES:
-            parts = [r.get(t, []) for r, _ in results]
-            arrow = [p for p in parts if isinstance(p, pa.Table) and p.num_rows]
-            if arrow and len(arrow) == sum(1 for p in parts if _len(p)):
-                self.tables[t] = pa.concat_tables(arrow).combine_chunks() if len(arrow) > 1 else arrow[0]
+            parts = [p for p in (r.get(t, []) for r, _ in results) if _len(p)]
+            if any(isinstance(p, pa.Table) for p in parts):      # tokens: built column-wise
+                tables = [to_arrow(t, p) for p in parts]
+                self.tables[t] = tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
                 continue
             rows = []
-            for p in parts:                        # each document sorted on its own: documents
-                if isinstance(p, pa.Table):        # stay in input order
-                    rows.extend(p.to_pylist())
-                elif len(p) > 1:
-                    rows.extend(_sorted(t, p))
-                else:
-                    rows.extend(p)
-            schema = SCHEMAS[t]
-            self.tables[t] = pa.table({n: [r.get(n) for r in rows] for n in schema.names}, schema=schema)
+            for p in parts:          # each document sorted on its own: documents stay in input order
+                rows.extend(_sorted(t, p) if len(p) > 1 else p)
+            self.tables[t] = _columns(t, rows)
 
     def __len__(self) -> int:
         return len(self.counts)
