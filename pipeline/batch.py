@@ -4,7 +4,8 @@ Workers turn their rows into Arrow before sending them: one table per batch cros
 boundary (cheap to pickle: a few buffers), where per-document dicts or per-document Arrow
 tables cost more to send than to compute. The parent slices a batch back into documents
 (zero-copy), so it can still merge reused documents in doc_id order and replace a document's
-rows by an error row.
+rows by an error row. The tokens table travels without its doc_id column (the same string on
+every row, half the bytes sent); each document's slice gets it back.
 """
 from __future__ import annotations
 
@@ -48,12 +49,14 @@ class Packed:
     def __init__(self, results: list[tuple[dict, dict]]):
         self.counts = [{t: _len(r.get(t, [])) for t in TABLES} for r, _ in results]
         self.seconds = [s for _, s in results]
+        self.doc_ids = [r["documents"][0]["doc_id"] for r, _ in results]
         self.tables = {}
         for t in TABLES:
             parts = [p for p in (r.get(t, []) for r, _ in results) if _len(p)]
-            if any(isinstance(p, pa.Table) for p in parts):      # tokens: built column-wise
-                tables = [to_arrow(t, p) for p in parts]
-                self.tables[t] = tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
+            if t == "tokens":          # built column-wise; sent without doc_id (see documents)
+                tables = [to_arrow(t, p).drop(["doc_id"]) for p in parts]
+                self.tables[t] = (_TOKENS_SENT.empty_table() if not tables else tables[0] if len(tables) == 1
+                                  else pa.concat_tables(tables).combine_chunks())
                 continue
             rows = []
             for p in parts:          # each document sorted on its own: documents stay in input order
@@ -66,12 +69,19 @@ class Packed:
     def documents(self):
         """(result, seconds) per document: result maps each table to a zero-copy slice."""
         offsets = {t: 0 for t in TABLES}
-        for counts, secs in zip(self.counts, self.seconds):
+        for doc_id, counts, secs in zip(self.doc_ids, self.counts, self.seconds):
             result = {}
             for t in TABLES:
                 result[t] = self.tables[t].slice(offsets[t], counts[t])
                 offsets[t] += counts[t]
+            n = counts["tokens"]
+            result["tokens"] = result["tokens"].add_column(
+                0, _DOC_ID, pa.repeat(pa.scalar(doc_id, pa.string()), n))
             yield result, secs
+
+
+_DOC_ID = SCHEMAS["tokens"].field("doc_id")
+_TOKENS_SENT = pa.schema([f for f in SCHEMAS["tokens"] if f.name != "doc_id"])
 
 
 def _len(rows) -> int:

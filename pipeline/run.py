@@ -1,7 +1,7 @@
 """A batch run: find the inputs, process them (worker processes or Dask), write the tables.
 
 Documents flow through in doc_id order: a pool maps the per-document function over batches of
-up to 16 paths (ordered `imap`); a worker sends a batch back as one Arrow table per output
+paths (ordered `imap`; see `batches` for their sizes); a worker sends a batch back as one Arrow table per output
 table (batch.py), the parent slices it per document and the writer appends each document to
 row-group buffers, so nothing holds the whole corpus. An incremental rerun reuses the previous rows of
 every document whose content hash, rules fingerprint, pipeline version and settings are
@@ -10,6 +10,7 @@ unchanged, by a streaming merge over the previous (doc_id-sorted) tables.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import multiprocessing as mp
@@ -27,7 +28,10 @@ from .rules import DEFAULT_RULES_DIR
 from .write import PreviousRows, TableWriter
 
 
-BATCH = 16                    # documents per worker task
+# A worker task is a batch of documents of about BATCH_BYTES of input (at most BATCH_DOCS files),
+# smaller towards the end of the run so that no worker idles long while the other finishes.
+BATCH_BYTES = 256 << 10
+BATCH_DOCS = 64
 
 
 class InputError(Exception):
@@ -73,6 +77,7 @@ _ENGINE: Engine | None = None
 def _init_worker(rules_dir: str, reference: dt.date | None, segmenter: str) -> None:
     global _ENGINE
     _ENGINE = Engine(Path(rules_dir), reference, segmenter)
+    gc.freeze()
 
 
 def _work(path: str) -> tuple[dict, dict]:
@@ -185,6 +190,9 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
     seconds: dict[str, float] = defaultdict(float)
     docs_meta, errors, seen_ids = [], [], {}
     bar = Progress(len(paths), opts.progress)
+    # The engine lives as long as the run: frozen, its objects are not scanned again by the
+    # cyclic garbage collector (nor, in forked workers, their memory pages touched by it).
+    gc.freeze()
     try:
         fresh = _results(todo, engine, jobs, opts)
         for path in paths:
@@ -228,6 +236,8 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
     except BaseException:
         writer.abort()
         raise
+    finally:
+        gc.unfreeze()
     return {**manifest, "rows": writer.counts}
 
 
@@ -245,11 +255,7 @@ def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
             yield from packed.documents()
         return
     _ENGINE = engine              # this process, and forked workers, use the engine built here
-    names = [str(p) for p in paths]
-    # a batch per task: small enough to keep both workers busy to the end, large enough that
-    # building and sending one Arrow table per batch is cheap per document
-    size = max(1, min(BATCH, len(names) // (jobs * 4) or 1))
-    batches = [names[i:i + size] for i in range(0, len(names), size)]
+    batches = make_batches(paths, jobs)
     if jobs == 1 or len(batches) < 2:
         for b in batches:
             yield from _work_batch(b).documents()
@@ -262,3 +268,31 @@ def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
     with pool:
         for packed in pool.imap(_work_batch, batches):
             yield from packed.documents()
+
+
+def make_batches(paths: list[Path], jobs: int) -> list[list[str]]:
+    """Consecutive runs of paths, one worker task each. A batch holds about BATCH_BYTES of input
+    (building and sending one Arrow table per batch is then cheap per document), and less where
+    little is left: a quarter of the remainder per worker, so the last tasks are small and both
+    workers finish together. Sizes are file sizes, a stand-in for the work a document takes."""
+    sizes = []
+    for p in paths:
+        try:
+            sizes.append(p.stat().st_size)
+        except OSError:
+            sizes.append(0)              # an unreadable file fails on its own in the worker
+    left = sum(sizes)
+    out: list[list[str]] = []
+    cur, cur_bytes = [], 0
+    for p, n in zip(paths, sizes):
+        if not cur:
+            target = min(BATCH_BYTES, left // (jobs * 4))
+        cur.append(str(p))
+        cur_bytes += n
+        left -= n
+        if cur_bytes >= target or len(cur) >= BATCH_DOCS:
+            out.append(cur)
+            cur, cur_bytes = [], 0
+    if cur:
+        out.append(cur)
+    return out

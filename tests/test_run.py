@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, SEEDS, read_tables
 from pipeline.cli import main as cli
 from pipeline.records import SCHEMAS, TABLES
-from pipeline.run import RunOptions, run
+from pipeline.run import BATCH_BYTES, BATCH_DOCS, RunOptions, make_batches, run
 
 
 def test_jobs_give_identical_tables(tmp_path, corpus_dir):
@@ -24,6 +24,22 @@ def test_jobs_give_identical_tables(tmp_path, corpus_dir):
     a, b = read_tables(tmp_path / "j1"), read_tables(tmp_path / "j2")
     assert all(a[t] == b[t] for t in TABLES)
     assert len(a["documents"]) == len(list(corpus_dir.glob("*.txt")))
+
+
+def test_batches_keep_every_path_in_order_and_shrink_at_the_end(tmp_path):
+    paths = []
+    for i, size in enumerate([50_000] * 40 + [100] * 200 + [5_000] * 30):
+        p = tmp_path / f"{i:04d}.txt"
+        p.write_bytes(b"x" * size)
+        paths.append(p)
+    paths.append(tmp_path / "missing.txt")            # unreadable: still one path of a batch
+    for jobs in (1, 2):
+        batches = make_batches(paths, jobs)
+        assert [q for b in batches for q in b] == [str(p) for p in paths]
+        assert all(0 < len(b) <= BATCH_DOCS for b in batches)
+        assert all(sum(os.path.getsize(q) for q in b[:-1] if os.path.exists(q)) < BATCH_BYTES for b in batches)
+        assert len(batches[-1]) == 1 and len(batches[-2]) == 1      # the last tasks are single files
+    assert make_batches([], 2) == []
 
 
 def test_rerun_reuses_unchanged_documents(tmp_path, corpus_dir):
