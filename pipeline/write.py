@@ -29,9 +29,14 @@ ROW_GROUP = 64_000       # rows per Parquet row group at most
 # Rows buffered per table before they are written. Mention rows are wide (ten columns, texts),
 # tokens narrow: a fixed byte budget per table keeps peak memory flat whatever the corpus size.
 BUFFER_BYTES = 1 << 20
-# Column statistics (min/max per row group) where a reader filters on them; the text of
-# 1.4 M tokens per 400 documents would cost a tenth of the encoding and serve nobody.
-STATISTICS = {"tokens": ["doc_id", "start", "end"]}
+# Parquet options per table (default: pyarrow's). Tokens are most of the bytes: their offsets
+# rise within a document, so delta encoding stores them in a fraction of the space a dictionary
+# attempt takes, and no min/max statistics for 1.4 M token texts per 400 documents. Side by
+# side on the tokens of 400 corpus documents: 0.146 -> 0.099 s to encode, 12.0 -> 4.7 MB.
+WRITE_OPTIONS = {
+    "tokens": {"use_dictionary": ["doc_id", "text"], "write_statistics": ["doc_id", "start", "end"],
+               "column_encoding": {"start": "DELTA_BINARY_PACKED", "end": "DELTA_BINARY_PACKED"}},
+}
 PENDING = 4              # row groups handed to the writer thread and not yet written, at most
 
 
@@ -108,11 +113,11 @@ class TableWriter:
             folder = self.tmp / table
             folder.mkdir(exist_ok=True)
             pq.write_table(data, folder / f"part-{part:05d}.parquet", row_group_size=ROW_GROUP,
-                           write_statistics=STATISTICS.get(table, True))
+                           **WRITE_OPTIONS.get(table, {}))
         else:
             if table not in self.writers:
                 self.writers[table] = pq.ParquetWriter(self.tmp / f"{table}.parquet", SCHEMAS[table],
-                                                       write_statistics=STATISTICS.get(table, True))
+                                                       **WRITE_OPTIONS.get(table, {}))
             self.writers[table].write_table(data, row_group_size=ROW_GROUP)
 
     def _drain(self) -> None:
