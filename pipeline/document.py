@@ -96,9 +96,17 @@ class Doc:
 
     def in_main(self, start: int, end: int) -> bool:
         """True when [start, end) lies inside one main block."""
+        return self.main_test()(start, end)
+
+    def main_test(self):
+        """in_main as a function with the block edges bound: for testing many spans."""
         spans = self.main_spans()
-        i = bisect.bisect_right(spans, (start, float("inf"))) - 1
-        return i >= 0 and spans[i][0] <= start and end <= spans[i][1]
+        starts, ends = [s for s, _ in spans], [e for _, e in spans]
+
+        def inside(start: int, end: int, _at=bisect.bisect_right) -> bool:
+            i = _at(starts, start) - 1
+            return i >= 0 and end <= ends[i]
+        return inside
 
     def invalidate(self) -> None:
         self._main = None

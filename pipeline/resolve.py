@@ -11,6 +11,8 @@ overlapping spans), which keeps long documents linear.
 """
 from __future__ import annotations
 
+from operator import itemgetter
+
 from .document import Doc
 from .records import ENTITY_TABLES
 
@@ -19,9 +21,12 @@ def _rank(r: dict):
     return (-(r["end"] - r["start"]), -r.get("priority", 0), r["start"], r.get("rule_id", ""))
 
 
+_SPAN = itemgetter("start", "end")
+
+
 def _clusters(cands: list[dict]):
     """Runs of transitively overlapping candidates, in text order."""
-    cands = sorted(cands, key=lambda r: (r["start"], r["end"]))
+    cands = sorted(cands, key=_SPAN)
     run, run_end = [], -1
     for r in cands:
         if run and r["start"] >= run_end:
@@ -34,10 +39,11 @@ def _clusters(cands: list[dict]):
 
 
 def resolve(doc: Doc) -> None:
+    in_main = doc.main_test()
     for table in ENTITY_TABLES:
         inside = []
         for r in doc.rows.get(table, []):
-            if doc.in_main(r["start"], r["end"]):
+            if in_main(r["start"], r["end"]):
                 inside.append(r)
             else:
                 doc.dropped.append({**r, "table": table, "why": "outside a main block"})
