@@ -23,7 +23,7 @@ except ImportError:                                       # pragma: no cover
 from . import dateresolve as R
 from .document import Doc, fold_width
 from .rules import (LDict, Pattern, Where, alternation, check_examples, check_keys, expect, expect_str_list,
-                    expect_enum)
+                    expect_enum, timed)
 
 FIELDS = ("value_start", "value_end", "grain", "relative", "qualifier")
 LEXICON_KEYS = ("deictic_years", "anaphoric_years", "deictic_months", "anaphoric_months",
@@ -369,13 +369,12 @@ def _candidates(doc: Doc, rules: dict) -> list:
     spans = doc.main_spans()
     starts = [s for s, _ in spans]
     right, add = bisect.bisect_right, cands.append
-    budget = Pattern.budget(folded)
     for rule in rules["rules"]:
         if not may_match(rule, folded):
             continue
-        # the compiled pattern's own finditer with Pattern's timeout (no generator in between)
+        # the compiled pattern's own finditer under Pattern's time limit (no generator in between)
         try:
-            for m in rule.pat.rx.finditer(folded, timeout=budget):
+            for m in timed(rule.pat.rx.finditer, folded)(folded):
                 s, e = m.span()
                 i = right(starts, s) - 1
                 if i >= 0 and e <= spans[i][1]:

@@ -88,6 +88,12 @@ class Doc:
         if not self.folded:
             self.folded = fold_width(self.text)
 
+    def fresh_copy(self) -> "Doc":
+        """The document as ingested (before any stage ran), to run the stages again."""
+        return Doc(self.doc_id, self.text, self.path, self.encoding, self.sha256, self.folded,
+                   title=self.title, published=self.published, published_source=self.published_source,
+                   reference_fixed=self.reference_fixed)
+
     # --- main-block geometry -------------------------------------------------------------
     def main_spans(self) -> list[tuple[int, int]]:
         if self._main is None:

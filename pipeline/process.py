@@ -20,7 +20,8 @@ from . import blocks, dates, organisations, quantities, resolve, segment, turns
 from .document import Doc
 from .ingest import IngestError, doc_from_text, read_document
 from .records import SCHEMAS, TABLES
-from .rules import DEFAULT_RULES_DIR, RuleError, RuleTimeout, fingerprint, load_yaml, rule_files
+from .rules import (DEFAULT_RULES_DIR, DocumentTimeout, RuleError, RuleTimeout, document_budget, fingerprint,
+                    load_yaml, rule_files, watchdog)
 
 # rule file stem -> the stage module that compiles it (one file per stage that has rules)
 RULE_MODULES = {
@@ -53,11 +54,17 @@ def load_rules(rules_dir: Path = DEFAULT_RULES_DIR) -> dict:
 
 
 class Engine:
-    """Compiled rules + tokenizer: built once per worker, then used for every document."""
+    """Compiled rules + tokenizer: built once per worker, then used for every document.
+
+    `watch`: run each document under a watchdog alarm instead of a timeout on every pattern call
+    (rules.watchdog; faster). For batch runs, which own their process's SIGALRM; off by default,
+    so a program that embeds the engine keeps its own alarms.
+    """
 
     def __init__(self, rules_dir: Path = DEFAULT_RULES_DIR, reference_date: dt.date | None = None,
-                 segmenter: str = "auto"):
+                 segmenter: str = "auto", watch: bool = False):
         self.rules_dir = Path(rules_dir)
+        self.watch = watch
         self.rules = load_rules(self.rules_dir)
         self.rules_fingerprint = fingerprint(self.rules_dir)
         self.segmenter = segment.make_segmenter(organisations.lexicon_words(self.rules["organisations"]),
@@ -108,7 +115,18 @@ class Engine:
 
     def process_doc(self, doc: Doc) -> dict[str, list[dict]]:
         try:
-            self.run_stages(doc)
+            if self.watch:
+                spare = doc.fresh_copy()
+                try:
+                    with watchdog(document_budget(doc.text)):
+                        self.run_stages(doc)
+                except DocumentTimeout:
+                    # a runaway pattern, or a very slow document: again, with a timeout on every
+                    # pattern call, which names the rule (or finishes the document)
+                    doc = spare
+                    self.run_stages(doc)
+            else:
+                self.run_stages(doc)
         except RuleTimeout as e:
             return error_result(doc.path or doc.doc_id, f"{doc.path or doc.doc_id}: {e}", doc)
         t = time.perf_counter()

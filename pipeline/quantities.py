@@ -33,7 +33,7 @@ from . import numerals
 from .document import Doc
 from .records import APPROX, DIMENSIONS
 from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect,
-                    expect_enum, expect_str_list)
+                    expect_enum, expect_str_list, timed)
 
 FIELDS = ("value", "value_max", "unit", "dimension", "approx")
 NUMBER_KINDS = ("year", "one", "bare_magnitude", "leading_zero", "chinese", "arabic")
@@ -531,8 +531,8 @@ def extract(doc: Doc, rules: dict) -> None:
     add = doc.rows.setdefault("quantities", []).append
     doc_id = doc.doc_id
     # the compiled patterns are called directly (the Pattern wrappers cost a tenth of the stage)
-    # with Pattern's timeout; a timeout is reported as Pattern reports it
-    scan, match, budget = trigger.rx.finditer, alt.rx.match, Pattern.budget(text)
+    # under Pattern's time limit; a timeout is reported as Pattern reports it
+    scan, match = timed(trigger.rx.finditer, text), timed(alt.rx.match, text)
     spans = doc.main_spans() if doc.blocks else [(0, len(text))]
     for bs, be in spans:
         pos = scan_from = bs
@@ -542,12 +542,12 @@ def extract(doc: Doc, rules: dict) -> None:
                 continue                  # no character a trigger can start with
             scan_from = f.start()
         try:
-            for t in scan(text, scan_from, be, timeout=budget):
+            for t in scan(text, scan_from, be):
                 start = t.start()
                 if start < pos:
                     continue              # inside a mention already read (a range, a list)
                 try:
-                    m = match(text, start, be, timeout=budget)
+                    m = match(text, start, be)
                 except TimeoutError:
                     raise alt.timeout_error() from None
                 if m is None:

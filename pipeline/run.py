@@ -76,7 +76,7 @@ _ENGINE: Engine | None = None
 
 def _init_worker(rules_dir: str, reference: dt.date | None, segmenter: str) -> None:
     global _ENGINE
-    _ENGINE = Engine(Path(rules_dir), reference, segmenter)
+    _ENGINE = Engine(Path(rules_dir), reference, segmenter, watch=True)
     gc.freeze()
 
 
@@ -174,8 +174,9 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
     out_dir = Path(out_dir)
     paths = find_inputs(inputs)
     jobs = max(1, opts.jobs or os.cpu_count() or 1)
-    engine = Engine(Path(opts.rules_dir), opts.reference, opts.segmenter)   # a broken rule stops the
-    startup = time.perf_counter() - t0                                       # run before any output
+    # a broken rule stops the run here, before any output
+    engine = Engine(Path(opts.rules_dir), opts.reference, opts.segmenter, watch=True)
+    startup = time.perf_counter() - t0
     key = settings_key(opts, engine)
     previous = _reusable(out_dir, key, opts.force) if opts.engine == "local" else {}
     todo, reuse = [], {}

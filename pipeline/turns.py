@@ -19,14 +19,13 @@ Matching happens on doc.folded (full-width punctuation folded: `：` is `:` ther
 from __future__ import annotations
 
 import bisect
-import functools
 import re
 
 import regex
 
 from .dates import required_literals
 from .document import Doc
-from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list
+from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list, timed
 
 _WORDS = ("title_endings", "speech_verbs", "speech_adverbs", "surnames", "name_stoplist", "question_labels",
           "answer_labels", "host_labels", "pronouns", "bodies", "presence_verbs")
@@ -278,7 +277,7 @@ def _each(pat, folded: str, mains: Mains, starts):
     The matches are exactly those of pat.finditer(folded, lo, hi) that lie in a main block."""
     lo, hi = mains[0][0], mains[-1][1]
     if isinstance(pat, Pattern):
-        match = functools.partial(pat.rx.match, timeout=pat.budget(folded))
+        match = timed(pat.rx.match, folded)
     else:
         match = pat.match
     bstarts, right = mains.starts, bisect.bisect_right

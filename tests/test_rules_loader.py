@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from conftest import SEEDS
 from pipeline.cli import main as cli
 from pipeline.process import Engine, load_rules
 from pipeline.rules import DEFAULT_RULES_DIR, Pattern, RuleError, RuleTimeout, Where, load_yaml
@@ -125,3 +126,71 @@ def test_quantity_rules_run_under_the_timeout(monkeypatch):
     assert "rules (alternation)" in bad["documents"][0]["error"]
     monkeypatch.undo()
     assert Engine().process_text("今年增长5%。", "good")["documents"][0]["status"] == "ok"
+
+
+# --- the watchdog: batch runs time a whole document, not every pattern call ---------------------
+def _evil_date_engine(monkeypatch, watch=True):
+    from pipeline import dates
+    eng = Engine(watch=watch)
+    evil = dates.Rule("date.evil", Pattern(EVIL, Where("rules/dates.yaml", "date.evil", 1)), 0, frozenset())
+    monkeypatch.setitem(eng.rules["dates"], "rules", [eng.rules["dates"]["rules"][0], evil])
+    return eng
+
+
+def test_watched_runaway_pattern_fails_its_document_with_the_rule_named(monkeypatch):
+    from pipeline import process, rules
+    monkeypatch.setattr(process, "document_budget", lambda text: 0.3)
+    monkeypatch.setattr(Pattern, "budget", staticmethod(lambda text: 0.3))   # the re-run's per-call limit
+    eng = _evil_date_engine(monkeypatch)
+    bad = eng.process_text("a" * 60 + "!", "bad")
+    assert bad["documents"][0]["status"] == "error" and "date.evil" in bad["documents"][0]["error"]
+    good = eng.process_text("今年增长5%。", "good")
+    assert good["documents"][0]["status"] == "ok" and good["quantities"]
+    assert not rules._watched
+
+
+def test_watched_slow_document_is_finished_by_the_rerun(monkeypatch):
+    """An alarm on an honest document (here: at once) only costs a second run: same rows."""
+    from pipeline import process, rules
+    text = sorted(SEEDS.glob("*.txt"))[1].read_text(encoding="utf-8")
+    want = Engine(watch=False).process_text(text, "d")
+    monkeypatch.setattr(process, "document_budget", lambda text: 1e-6)
+    eng, runs = Engine(watch=True), []
+    stages = eng.run_stages
+    monkeypatch.setattr(eng, "run_stages", lambda doc: (runs.append(rules._watched), stages(doc))[1])
+    got = eng.process_text(text, "d")
+    assert runs[-1] is False                        # after the alarm: the run with per-call timeouts
+    assert got == want and got["documents"][0]["status"] == "ok" and got["quantities"]
+
+
+def test_watchdog_only_in_the_main_thread_and_restores_the_alarm_handler():
+    import signal
+    import threading
+    from pipeline import process, rules
+    before = signal.getsignal(signal.SIGALRM)
+    with rules.watchdog(5.0) as armed:
+        assert armed and rules._watched
+        assert rules.timed(str.find, "x") is str.find          # no per-call timeout under a watchdog
+    assert not rules._watched and signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    seen = []
+
+    def worker():
+        with rules.watchdog(5.0) as armed:
+            seen.append((armed, rules._watched))
+            seen.append(rules.timed(str.find, "x") is str.find)
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [(False, False), False]          # a thread keeps the per-call timeouts
+
+
+def test_unwatched_threads_still_time_out_per_call(monkeypatch):
+    import threading
+    monkeypatch.setattr(Pattern, "budget", staticmethod(lambda text: 0.3))
+    eng = _evil_date_engine(monkeypatch, watch=True)
+    out = []
+    t = threading.Thread(target=lambda: out.append(eng.process_text("a" * 60 + "!", "bad")))
+    t.start()
+    t.join(30)
+    assert out and out[0]["documents"][0]["status"] == "error" and "date.evil" in out[0]["documents"][0]["error"]
