@@ -166,7 +166,7 @@ def test_watched_slow_document_is_finished_by_the_rerun(monkeypatch):
 def test_watchdog_only_in_the_main_thread_and_restores_the_alarm_handler():
     import signal
     import threading
-    from pipeline import process, rules
+    from pipeline import rules
     before = signal.getsignal(signal.SIGALRM)
     with rules.watchdog(5.0) as armed:
         assert armed and rules._watched
