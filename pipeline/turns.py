@@ -19,8 +19,11 @@ Matching happens on doc.folded (full-width punctuation folded: `：` is `:` ther
 from __future__ import annotations
 
 import bisect
+import functools
 import re
+import sys
 
+import numpy as np
 import regex
 
 from .dates import required_literals
@@ -67,9 +70,12 @@ def compile_rules(data: LDict, path) -> dict:
     # Patterns built here from word lists (a prefix tree of literals) and fixed code cannot
     # backtrack catastrophically: plain `regex`, no timeout (it costs more than most matches).
     # A pattern holding a rule's own regex (`reporter_label`, `speech_frame` …) is a `Pattern`.
-    # role + name in running text (lead, participant lists), anchored on the title ending (fast);
-    # the role's start is found by scanning back to punctuation (`_role_start`)
-    r["role_name"] = regex.compile(rf"{ends}(?P<name>\p{{Han}}{{2,3}}?)(?=[,.;:。、\s(<]|$|{after}|等)", regex.M)
+    # role + name in running text (lead, participant lists), anchored on the title ending; the
+    # role's start is found by scanning back to punctuation (`_role_start`). Stdlib `re` skips
+    # to a title word's first character fast (`regex` tries every position): \p{Han} and \s are
+    # spelled out as the classes `regex` reads them
+    han, space = _regex_class(r"\p{Han}"), _regex_class(r"\s")
+    r["role_name"] = re.compile(rf"{ends}(?P<name>[{han}]{{2,3}}?)(?=[,.;:。、{space}(<]|$|{after}|等)", re.M)
     r["role_back"] = regex.compile(rf"(?:[^{_STOP.replace('、', '')}由]{{0,40}})\Z")
     r["role_full"] = regex.compile(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}})")
     # a caption: a line that is only role + name ({4,45}+ is possessive: giving back a character
@@ -106,15 +112,27 @@ def compile_rules(data: LDict, path) -> dict:
     # scanners (stdlib `re`, far faster at finding literals): each finds the places where its
     # pattern can start, and the pattern itself is then tried only there (`_each`)
     r["ends_scan"] = re.compile(_trie(r["title_endings"]))
-    ends_rev = [w[::-1] for w in r["title_endings"]]      # see _title_word_starts
-    r["ends_rev_scan"] = re.compile(_trie(ends_rev))
-    # a reversed word -> the lengths of the words it starts with (itself included): the scan
-    # finds the longest word at a place, and the shorter ones there are its prefixes
-    r["ends_rev_lengths"] = {w: [len(v) for v in ends_rev if w.startswith(v)] for w in ends_rev}
+    # the lines a caption can be, as `caption` reads them but with a wider class (spaces: ASCII
+    # only; regex's \s holds more), so every caption line is among them; `\n` first: fast
+    r["caption_scan"] = re.compile(r"\n(?=[ \t]*(?:<[^>\n]{1,40}>)*[^\t\n\v\f\r <>]{4,45}+(?:</[a-z]+>)*[ \t]*"
+                                   r"(?:\n|\Z))")
     r["quote_scan"] = re.compile(quote)        # quote_first's head: a quotation, a verb in its clause
     r["bare_scan"] = re.compile(r"\n(?=[ \t]*\S{2,4}[ \t]*(?:\n|\Z))")
     r["role_cut"] = regex.compile(rf"[{_STOP.replace('、', '')}由]", regex.REVERSE)
     return r
+
+
+@functools.cache
+def _regex_class(prop: str) -> str:
+    """The characters `regex` matches with `prop` (`\\p{Han}`), as the body of a stdlib class:
+    computed from `regex` itself, once a process, since the two modules' Unicode tables differ."""
+    return "".join(rf"\U{m.start():08x}-\U{m.end() - 1:08x}" for m in regex.finditer(f"{prop}+", _every_char()))
+
+
+@functools.cache
+def _every_char() -> str:
+    """Every code point in order, surrogates too (decoded: 4x faster than joining chr())."""
+    return np.arange(sys.maxunicode + 1, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def _trie(words) -> str:
@@ -234,16 +252,13 @@ def _people(doc: Doc, r: dict, mains: Mains) -> tuple[People, str | None, set[in
     captions: set[int] = set()
     host = None
     lo, hi = mains[0][0], mains[-1][1]
-    ends = _title_word_starts(folded, r, lo, hi)
-    # a caption only counts when it is role + name, and a role ends with a title word: only the
-    # lines holding one can be captions
-    for m, s, e in _each(r["caption"], folded, mains, _line_starts(folded, ends)):
+    for m, s, e in _each(r["caption"], folded, mains, _caption_lines(folded, r, lo, hi)):
         c = _role_full(m.group("line"), r)
         if c and _is_name(c[1], r):
             rs = m.start("line")
             people.add(c[1], doc.text[rs:rs + c[0]], rs, prefer=True)
             captions.add(m.start())
-    for m, s, e in _each(r["role_name"], folded, mains, ends):
+    for m, s, e in _in_mains(r["role_name"].finditer(folded, lo, hi), mains):
         name = m.group("name")
         if _is_name(name, r) and name not in people:
             rs = _role_start(folded, m.start(), s, r)
@@ -314,24 +329,6 @@ def _starts(scan: re.Pattern, text: str, lo: int, hi: int):
         m = scan.search(text, m.start() + 1, hi)
 
 
-def _title_word_starts(text: str, r: dict, lo: int, hi: int) -> list[int]:
-    """Every place in [lo, hi) where a title word starts, overlapping ones too, as
-    `_starts(r["ends_scan"], text, lo, hi)` finds them, but scanned on the reversed text: title
-    words have many first characters (副, 主, 局 …) and few last ones (长, 任, 人 …), and the
-    scanner tries its prefix tree only where the first character fits (3-4x less work)."""
-    rev, n = text[::-1], len(text)
-    top, lengths = n - lo, r["ends_rev_lengths"]
-    search = r["ends_rev_scan"].search
-    out = set()
-    m = search(rev, n - hi, top)
-    while m:
-        q = m.start()
-        for k in lengths[m.group()]:            # every word ending there, not only the longest
-            out.add(n - q - k)
-        m = search(rev, q + 1, top)
-    return sorted(out)
-
-
 def _find_all(text: str, needle: str, lo: int, hi: int):
     p = text.find(needle, lo, hi)
     while p >= 0:
@@ -341,20 +338,6 @@ def _find_all(text: str, needle: str, lo: int, hi: int):
 
 # Line starts of increasing positions are found by searching back only to the previous
 # position (a search back to 0 every time is quadratic on a document that is one huge line).
-def _line_starts(text: str, positions) -> list[int]:
-    """The starts of the lines holding `positions` (sorted), each once."""
-    out: list[int] = []
-    rfind, prev, ls = text.rfind, 0, 0
-    for p in positions:
-        k = rfind("\n", prev, p)
-        if k >= 0:
-            ls = k + 1
-        prev = p
-        if not out or out[-1] != ls:
-            out.append(ls)
-    return out
-
-
 def _colon_lines(text: str, lo: int, hi: int) -> list[int]:
     """The starts of the lines in [lo, hi) that hold a `:` (a transcript label ends with one)."""
     out: list[int] = []
@@ -371,6 +354,11 @@ def _colon_lines(text: str, lo: int, hi: int) -> list[int]:
             break
         p = find(":", nl, hi)
     return out
+
+
+def _caption_lines(text: str, r: dict, lo: int, hi: int) -> list[int]:
+    """The starts of the lines in [lo, hi) that may be captions (lo too: `^` decides there)."""
+    return [lo] + [m.end() for m in r["caption_scan"].finditer(text, lo, hi)]
 
 
 def _short_lines(text: str, r: dict, lo: int, hi: int) -> list[int]:
