@@ -314,13 +314,19 @@ class LiteralGate:
     def present(self, text: str) -> set[int]:
         """The codes (see __init__) that occur in text. UTF-16 units: every literal character
         is a BMP non-surrogate, so a unit equal to it is that character."""
-        pairs = np.zeros(self.n * self.n, np.bool_)
-        singles = np.zeros(self.n, np.bool_)
+        n, pairs, singles = self.n, np.zeros(self.n * self.n, np.bool_), np.zeros(self.n, np.bool_)
         for i in range(0, len(text), self.CHUNK):         # chunks overlap by one character (pairs)
             units = np.frombuffer(text[i:i + self.CHUNK + 1].encode("utf-16-le", "surrogatepass"), np.uint16)
-            idx = self.lut[units]
-            singles[idx] = True
-            pairs[idx[:-1].astype(np.int64) * self.n + idx[1:]] = True
+            idx = self.lut.take(units)
+            at = np.flatnonzero(idx)                      # literal characters only (a few in ten)
+            if not len(at):
+                continue
+            first = idx[at].astype(np.int64)
+            then = idx.take(at + 1, mode="clip").astype(np.int64)
+            if at[-1] == len(idx) - 1:                    # the last character has no right neighbour
+                then[-1] = 0
+            singles[first] = True
+            pairs[first * n + then] = True
         out = set(self.pairs[pairs[self.pairs]].tolist())
         out.update((-self.singles[singles[self.singles]]).tolist())
         return out
