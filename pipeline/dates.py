@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 from dataclasses import dataclass
+
+import numpy as np
 
 import regex
 
@@ -72,6 +75,7 @@ def compile_rules(data: LDict, path) -> dict:
         source = expand(expect(r["pattern"], str, rw, "pattern"), rw)
         rules.append(Rule(r["id"], Pattern(source, rw), prio, joins, _needs(required_literals(source))))
     return {"rules": rules, "lex": lex, "anaphor_reach": expect(data["anaphor_reach"], int, w, "anaphor_reach"),
+            "gate": LiteralGate(rules),
             "reference": _reference(data["reference"], w, expand),
             "parsed": {}, "resolved": {}}                 # caches (see _meaning, _resolve)
 
@@ -103,6 +107,9 @@ def _lexicon(d, w: Where) -> dict:
         lex[f"q_{side}_lens"] = sorted({len(k) for k in words}, reverse=True)
     lex["q_before_ends"] = frozenset(k[-1] for k in lex["q_before"])
     lex["q_after_starts"] = frozenset(k[0] for k in lex["q_after"])
+    # a span with none of these right outside it has no qualifier (see extract)
+    lex["q_near_before"] = lex["q_before_ends"] | lex["q_skip_ends"] | {" "}
+    lex["q_near_after"] = lex["q_after_starts"] | {" "}
     return lex
 
 
@@ -272,6 +279,71 @@ def may_match(rule: Rule, text: str) -> bool:
     return False
 
 
+class LiteralGate:
+    """may_match for every rule at once. One numpy pass over a document finds which of the
+    characters and adjacent pairs of the rules' literals it holds; a literal of one or two
+    characters is then known exactly, a longer one is searched only when all its pairs occur.
+    The separate literal searches (most of them find nothing and read the whole text) cost
+    about as much as the rule passes themselves."""
+    CHUNK = 1 << 20          # characters per numpy pass: transient memory stays small on huge files
+
+    def __init__(self, rules: list[Rule]):
+        chars = sorted({ch for r in rules if r.needs for lit, _ in r.needs for ch in lit})
+        self.n = len(chars) + 1                           # 0: any other character
+        self.ok = self.n <= 256 and all(ord(ch) < 0xD800 or 0xDFFF < ord(ch) <= 0xFFFF for ch in chars)
+        index = {ch: i + 1 for i, ch in enumerate(chars)}
+        self.lut = np.zeros(0x10000, np.uint8)
+        for ch, i in index.items():
+            self.lut[ord(ch)] = i
+        # id(rule) -> (rule, ((codes, search or None when the codes are exact), ...)); a code
+        # is -i for character i alone, i * n + j for the pair (i, j). A rule it does not know
+        # (a list changed after compiling) is decided by may_match.
+        self.tests = {}
+        for r in rules:
+            if r.needs is not None:
+                tests = []
+                for lit, rx in r.needs:
+                    ids = [index[ch] for ch in lit]
+                    codes = (-ids[0],) if len(ids) == 1 else tuple(a * self.n + b for a, b in zip(ids, ids[1:]))
+                    tests.append((codes, rx if len(lit) > 2 else None))
+                self.tests[id(r)] = (r, tuple(tests))
+        used = {c for _, t in self.tests.values() for codes, _ in t for c in codes}
+        self.pairs = np.array(sorted(c for c in used if c > 0), np.int64)
+        self.singles = np.array(sorted(-c for c in used if c < 0), np.int64)
+
+    def present(self, text: str) -> set[int]:
+        """The codes (see __init__) that occur in text. UTF-16 units: every literal character
+        is a BMP non-surrogate, so a unit equal to it is that character."""
+        n, pairs, singles = self.n, np.zeros(self.n * self.n, np.bool_), np.zeros(self.n, np.bool_)
+        for i in range(0, len(text), self.CHUNK):         # chunks overlap by one character (pairs)
+            units = np.frombuffer(text[i:i + self.CHUNK + 1].encode("utf-16-le", "surrogatepass"), np.uint16)
+            idx = self.lut.take(units)
+            at = np.flatnonzero(idx)                      # literal characters only (a few in ten)
+            if not len(at):
+                continue
+            first = idx[at].astype(np.int64)
+            then = idx.take(at + 1, mode="clip").astype(np.int64)
+            if at[-1] == len(idx) - 1:                    # the last character has no right neighbour
+                then[-1] = 0
+            singles[first] = True
+            pairs[first * n + then] = True
+        out = set(self.pairs[pairs[self.pairs]].tolist())
+        out.update((-self.singles[singles[self.singles]]).tolist())
+        return out
+
+    def runs(self, rule: Rule, text: str, present: set[int]) -> bool:
+        """may_match(rule, text), decided on present(text)."""
+        if rule.needs is None:
+            return True
+        known = self.tests.get(id(rule))
+        if known is None or known[0] is not rule:
+            return may_match(rule, text)
+        for codes, rx in known[1]:
+            if all(c in present for c in codes) and (rx is None or rx.search(text) is not None):
+                return True
+        return False
+
+
 # --- numbers --------------------------------------------------------------------------------------
 _CN = {"〇": 0, "零": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
        "七": 7, "八": 8, "九": 9}
@@ -369,8 +441,10 @@ def _candidates(doc: Doc, rules: dict) -> list:
     spans = doc.main_spans()
     starts = [s for s, _ in spans]
     right, add = bisect.bisect_right, cands.append
+    gate = rules["gate"]
+    present = gate.present(folded) if gate.ok else None
     for rule in rules["rules"]:
-        if not may_match(rule, folded):
+        if not (gate.runs(rule, folded, present) if present is not None else may_match(rule, folded)):
             continue
         # the compiled pattern's own finditer under Pattern's time limit (no generator in between)
         try:
@@ -389,24 +463,38 @@ def _select(cands: list) -> list:
     Candidates that overlap nothing win outright; the order above only decides inside a run
     of overlapping ones (a choice there never affects another run)."""
     kept, run, run_end = [], [], -1
-    for c in sorted(cands, key=_start):
+    for c in sorted(cands, key=_START):
         if c[0] >= run_end and run:
-            kept.extend(run if len(run) == 1 else _greedy(run))
+            _settle(run, kept)
             run = []
         run.append(c)
         run_end = max(run_end, c[1]) if len(run) > 1 else c[1]
     if run:
-        kept.extend(run if len(run) == 1 else _greedy(run))
+        _settle(run, kept)
     return kept
 
 
-def _start(c) -> int:
-    return c[0]
+def _settle(run: list, kept: list) -> None:
+    """Append a run's winners to kept. Two in a run overlap each other, so the first in the
+    order wins (most runs: 11月 inside 11月10日); longer runs go through _greedy."""
+    if len(run) == 1:
+        kept.append(run[0])
+    elif len(run) == 2:
+        kept.append(min(run, key=_rank))
+    else:
+        kept.extend(_greedy(run))
+
+
+_START = operator.itemgetter(0)
+
+
+def _rank(c) -> tuple:
+    return (c[0] - c[1], -c[2].priority, c[0], c[2].id)
 
 
 def _greedy(cands: list) -> list:
     kept, starts = [], []
-    for c in sorted(cands, key=lambda c: (c[0] - c[1], -c[2].priority, c[0], c[2].id)):
+    for c in sorted(cands, key=_rank):
         s, e = c[0], c[1]
         i = bisect.bisect_left(starts, s)
         if (i < len(kept) and kept[i][0] < e) or (i > 0 and kept[i - 1][1] > s):
@@ -496,30 +584,41 @@ def _value(key: tuple, expr: R.Expr, ref, prev, rules: dict) -> R.Value:
 
 def extract(doc: Doc, rules: dict) -> None:
     folded, text, lex, ref, doc_id = doc.folded, doc.text, rules["lex"], doc.published, doc.doc_id
-    reach = rules["anaphor_reach"]
+    reach, parsed, resolved = rules["anaphor_reach"], rules["parsed"], rules["resolved"]
+    near_before, near_after = lex["q_near_before"], lex["q_near_after"]
     rows = doc.rows.setdefault("dates", [])
     prev: R.Value | None = None
     prev_block, prev_end = None, -10**9
     block_starts = [b.start for b in doc.blocks]
+    right = bisect.bisect_right
+    # the caches are read inline (a hit is the common case: no call per candidate)
     for c in compose(_select(_candidates(doc, rules))):
-        s, e = c[0], c[1]
-        key = _key(c)
-        expr, is_range, reads_prev, anchors, back = _meaning(key, c, rules)
-        block = bisect.bisect_right(block_starts, s)
+        s, e, rule, m, left = c
+        key = (rule.id, m.groups(), None if left is None else _key(left))
+        hit = parsed.get(key)
+        expr, is_range, reads_prev, anchors, back = hit if hit is not None else _meaning(key, c, rules)
+        block = right(block_starts, s)
         if not reads_prev:                                # the value depends on the reference only
-            v = _value((key, ref), expr, ref, None, rules)
+            p, vkey = None, (key, ref)
         else:
             usable = back == ANY or block == prev_block or (back == NEARBY and s - prev_end <= reach)
             p = prev if usable else None
-            v = _value((key, ref, p), expr, ref, p, rules)
+            vkey = (key, ref, p)
+        v = resolved.get(vkey)
+        if v is None:
+            v = _value(vkey, expr, ref, p, rules)
         if anchors and v.start is not None:
             prev, prev_block, prev_end = v, block, e
-        q = qualifier(folded, s, e, lex)
-        if q == "since" and is_range and folded[s - 1:s] in "从自":
-            q = None                                      # 从4月23日到27日: a range, not a start
+        # qualifier() can only find a word when one of these characters touches the span
+        if folded[s - 1:s] in near_before or folded[e:e + 1] in near_after:
+            q = qualifier(folded, s, e, lex)
+            if q == "since" and is_range and folded[s - 1:s] in "从自":
+                q = None                                  # 从4月23日到27日: a range, not a start
+        else:
+            q = None
         rows.append({"start": s, "end": e, "text": text[s:e],
                      "value_start": v.start, "value_end": v.end, "grain": v.grain,
-                     "relative": v.relative, "qualifier": q, "rule_id": c[2].id, "doc_id": doc_id})
+                     "relative": v.relative, "qualifier": q, "rule_id": rule.id, "doc_id": doc_id})
 
 
 def _is_range(groups: dict) -> bool:
