@@ -18,6 +18,7 @@ threshold is data in rules/blocks.yaml; `reason` names the rule that decided.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 import regex
 
@@ -65,9 +66,14 @@ def compile_rules(data: LDict, path) -> dict:
     out["needs"] = {key: _any_of(required_literals(data[key]["pattern"])) for key in ("link_line", "dateline")}
     # one search for all the words of a list (see _contains)
     out["any"] = {key: _any_of(out[key]) for key in _WORD_RULES}
+    # strings found in the whole text by one str.find pass each, far cheaper than a search per
+    # block on long lines: a block holding none cannot match (see _touched)
+    out["probes"] = {"link_line": _probes(required_literals(data["link_line"]["pattern"])),
+                     "teaser": _probes(out["teaser"])}
     out["footer_set"] = frozenset(out["footer"])
     out["box_set"] = frozenset(out["box"])
     out["line_set"] = frozenset(out["boilerplate_line"])
+    out["line_len"] = max(map(len, out["line_set"]), default=-1)     # longer text is in no set
     out["sentence_end_chars"] = frozenset(data["sentence_end"]["pattern"].strip("[]"))
     if not regex.match(r"\^(?:\(\?P<\w+>)?#", data["heading"]["pattern"]):         # see _heading
         raise w.at(data["heading"], data["heading"]["id"]).error("pattern must start with `^#`")
@@ -85,17 +91,27 @@ def _any_of(words) -> re.Pattern | None:
     return re.compile("|".join(map(re.escape, words)) if words else "(?!)")
 
 
-def paragraphs(text: str, rules: dict) -> list[tuple[int, int, str]]:
-    """Trimmed (start, end, kind) spans: kind is 'front' for front-matter lines, else ''."""
-    out: list[tuple[int, int, str]] = []
+def _probes(words, most: int = 6) -> tuple[str, ...] | None:
+    """Strings one of which each of the words contains: the words without those that contain
+    another (None: unknown, an empty word, or too many for a str.find pass each)."""
+    if words is None or "" in words:
+        return None
+    kept: list[str] = []
+    for w in sorted(set(words), key=len):
+        if not any(k in w for k in kept):
+            kept.append(w)
+    return tuple(kept) if len(kept) <= most else None
+
+
+def paragraphs(text: str, rules: dict) -> tuple[list[tuple[int, int]], int]:
+    """Trimmed (start, end) spans, and how many of the first ones are front-matter lines."""
     pos = 0
+    front: list[tuple[int, int]] = []
     fm = rules["front_matter"].search(text, 0, min(len(text), 4000))
     if fm and not text[:fm.start()].strip():
-        for s, e in _lines(text, fm.start(), fm.end()):
-            out.append((s, e, "front"))
+        front = _lines(text, fm.start(), fm.end())
         pos = fm.end()
-    out.extend((s, e, "") for s, e in _split_html(text, _paragraphs(text, pos, rules), rules))
-    return out
+    return front + _split_html(text, _paragraphs(text, pos, rules), rules), len(front)
 
 
 def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -112,33 +128,30 @@ def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _paragraphs(text: str, start: int, rules: dict) -> list[tuple[int, int]]:
-    lines: list[tuple[int, int]] = []
-    blank_before: list[bool] = []
-    prev = start
-    for m in _LINE_TEXT.finditer(text, start):
-        s, e = m.span()
-        lines.append((s, e))
-        blank_before.append(text.count("\n", prev, s) >= 2)     # a white-space-only line between
-        prev = e
+    lines = [m.span() for m in _LINE_TEXT.finditer(text, start)]
     if not lines:
         return []
+    # blank[i]: a white-space-only line between lines i and i + 1
+    count = text.count
+    blank = [count("\n", e, s) >= 2 for (_, e), (s, _) in zip(lines, lines[1:])]
     # Does this text separate paragraphs by blank lines? Then runs of lines are paragraphs.
-    n_blank_sep = sum(blank_before[1:])
-    runs_are_paragraphs = n_blank_sep >= max(1, (len(lines) - 1) * 0.6)
-    out: list[list[int]] = []
-    for i, (s, e) in enumerate(lines):
-        if not out:
-            out.append([s, e])
-            continue
-        if blank_before[i]:
-            join = _page_break(text, out[-1][0], out[-1][1], s, rules)
+    runs_are_paragraphs = sum(blank) >= max(1, (len(lines) - 1) * 0.6)
+    if not runs_are_paragraphs and True not in blank:
+        return lines                                            # one paragraph a line
+    out: list[tuple[int, int]] = []
+    ps, pe = lines[0]                                           # the open paragraph
+    for (s, e), b in zip(lines[1:], blank):
+        if b:
+            join = _page_break(text, ps, pe, s, rules)
         else:
-            join = runs_are_paragraphs and text[s] != "#" and text[out[-1][0]] != "#"
+            join = runs_are_paragraphs and text[s] != "#" and text[ps] != "#"
         if join:
-            out[-1][1] = e
+            pe = e
         else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
+            out.append((ps, pe))
+            ps, pe = s, e
+    out.append((ps, pe))
+    return out
 
 
 def _page_break(text: str, prev_s: int, prev_e: int, next_s: int, rules: dict) -> bool:
@@ -154,21 +167,36 @@ def _page_break(text: str, prev_s: int, prev_e: int, next_s: int, rules: dict) -
 
 
 def _split_html(text: str, spans: list[tuple[int, int]], rules: dict) -> list[tuple[int, int]]:
-    """Each `<p>…</p>` element on a line is its own block."""
-    if "</" not in text:
+    """Each `<p>…</p>` element on a line is its own block. Only spans holding `</` are searched
+    (the pattern starts with it, checked in compile_rules); they are found by one `str.find`
+    each: white space separates spans, so an occurrence lies inside the span ending after it."""
+    find = text.find
+    p = find("</", spans[0][0]) if spans else -1
+    if p < 0:
         return spans
-    out = []
     pat = rules["html_paragraph_end"]
-    for s, e in spans:
-        if text.find("</", s, e) < 0:        # the pattern starts with `</` (checked in compile_rules)
-            out.append((s, e))
-            continue
-        cur = s
-        for m in pat.finditer(text, s, e):
-            if m.end() < e:
-                out.append((cur, m.start() + len(m.group().rstrip())))
-                cur = m.end()
-        out.append((cur, e))
+    finditer, budget = pat.rx.finditer, Pattern.budget(text)
+    ends = [e for _, e in spans]
+    out: list[tuple[int, int]] = []
+    done = 0                                    # spans[:done] are in out
+    try:
+        while p >= 0:
+            j = bisect_right(ends, p)
+            if j == len(spans):
+                break
+            out += spans[done:j]
+            s, e = spans[j]
+            cur = s
+            for m in finditer(text, s, e, timeout=budget):
+                if m.end() < e:
+                    out.append((cur, m.start() + len(m.group().rstrip())))
+                    cur = m.end()
+            out.append((cur, e))
+            done = j + 1
+            p = find("</", e)
+    except TimeoutError:
+        raise pat.timeout_error() from None
+    out += spans[done:]
     return out
 
 
@@ -197,32 +225,37 @@ def _short(body: str, rules: dict) -> bool:
 # --- labelling ----------------------------------------------------------------------------------
 def label_blocks(doc: Doc, rules: dict) -> None:
     text = doc.text
-    spans = paragraphs(text, rules)
-    blocks = [Block(i, s, e) for i, (s, e, _) in enumerate(spans)]
-    bodies = [text[s:e] for s, e, _ in spans]
-    firsts = [b.split("\n", 1)[0] for b in bodies]
-    title_i = _find_title(doc, spans, bodies, firsts, rules)
-    digest = _is_digest(doc.title, bodies, firsts, rules)
-    ref = _bigrams((doc.title or "") + _lead(bodies, title_i, spans, rules))
-    menu = _menu_runs(bodies, rules)
+    spans, n_front = paragraphs(text, rules)
+    bodies = [text[s:e] for s, e in spans]
+    firsts = [b if "\n" not in b else b[:b.index("\n")] for b in bodies]
+    heads = _headings(firsts, rules)
+    title_i = _find_title(doc, n_front, bodies, firsts, heads, rules)
+    digest = _is_digest(doc.title, firsts, heads, rules)
+    ref = _bigrams((doc.title or "") + _lead(bodies, title_i, rules))
+    menu = _menu_runs(bodies, firsts, rules)
+    labels: list[tuple[str, str]] = []
+    # hot loop: rule data and the word lists' one-search prefilters bound once per document
+    footer_set, box_set, box_words = rules["footer_set"], rules["box_set"], rules["box"]
+    line_len, contains_max = rules["line_len"], rules["contains_max_chars"]
+    starts = [s for s, _ in spans]
+    linked = _touched(text, starts, rules["probes"]["link_line"])
+    teased = _touched(text, starts, rules["probes"]["teaser"])
 
     state, state_reason = "main", ""
     seen_dateline = False
     seen_body = False
     toc = False
-    for i, (b, body, first) in enumerate(zip(blocks, bodies, firsts)):
-        kind = spans[i][2]
-        h = _heading(first, rules)
-        label, reason = None, None
-        if kind == "front":
+    for i, (body, first, h) in enumerate(zip(bodies, firsts, heads)):
+        label = reason = None
+        if i < n_front:
             label, reason = ("main", "front matter title") if i == title_i else ("boilerplate", "front matter")
         elif i == title_i:
             label, reason = "main", "title"
         elif state == "boilerplate":
             label, reason = "boilerplate", state_reason
-        elif first.strip(" ：:") in rules["footer_set"]:
-            state, state_reason = "boilerplate", f"after footer marker {first.strip(' ：:')}"
-            label, reason = "boilerplate", f"footer marker {first.strip(' ：:')}"
+        elif (key := first.strip(" ：:")) in footer_set:
+            state, state_reason = "boilerplate", f"after footer marker {key}"
+            label, reason = "boilerplate", f"footer marker {key}"
         elif state == "box" and not _is_prose(body, rules):
             label, reason = "boilerplate", state_reason
         elif digest and h and _contains(first, rules, "toc_heading"):
@@ -231,16 +264,17 @@ def label_blocks(doc: Doc, rules: dict) -> None:
         elif toc and not h:
             label, reason = ("main", "date line") if rules["date_line"].search(body) else \
                 ("boilerplate", "table of contents: headlines of the stories below")
-        elif first.strip(" ：:") in rules["box_set"] or _box_start(first, rules):
-            state, state_reason = "box", f"link box {first.strip(' ：:')[:12]}"
-            label, reason = "boilerplate", f"link box marker {first.strip(' ：:')[:12]}"
-        elif (bl := _boilerplate_line(body, first, rules)):
+        elif key in box_set or (first.startswith(box_words) and _box_start(first, rules)):
+            state, state_reason = "box", f"link box {key[:12]}"
+            label, reason = "boilerplate", f"link box marker {key[:12]}"
+        elif ((maybe_link := i in linked) or len(body) <= contains_max or len(body.strip()) <= line_len) \
+                and (bl := _boilerplate_line(body, rules, maybe_link)):    # else none of its tests holds
             label, reason = "boilerplate", bl
         elif i in menu:
             label, reason = "boilerplate", "menu: run of very short lines"
-        elif _contains(first, rules, "teaser"):
+        elif i in teased and (w := _contains(first, rules, "teaser")):
             state, state_reason = "off_topic", "teaser of another story"
-            label, reason = "off_topic", f"teaser marker {_contains(first, rules, 'teaser')}"
+            label, reason = "off_topic", f"teaser marker {w}"
         if label is None:
             if state == "box":                       # prose after a link box: back to the story?
                 if _similarity(body[:rules["lead_chars"]], ref) >= rules["story_similarity"] and not digest:
@@ -253,7 +287,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             if digest:
                 label, reason = "main", ("section heading (digest page)" if h else "digest page story")
             elif h:
-                other = _other_story(i, bodies, firsts, ref, rules)
+                other = _other_story(i, bodies, firsts, heads, ref, rules)
                 if other or state == "off_topic":
                     state = "off_topic"
                     label, reason = "off_topic", other or "heading inside another story"
@@ -271,9 +305,30 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             else:
                 label, reason = "main", "document body"
                 seen_body = seen_body or (len(body) >= 15 and body[-1] in rules["sentence_end_chars"])
-        b.label, b.reason = label, reason
-    doc.blocks = blocks
+        labels.append((label, reason))
+    doc.blocks = [Block(i, s, e, label, reason) for i, ((s, e), (label, reason)) in enumerate(zip(spans, labels))]
     doc.invalidate()
+
+
+def _touched(text: str, starts: list[int], probes: tuple[str, ...] | None) -> set[int] | range:
+    """Indexes of the blocks that may hold one of the probe strings (all when probes is None):
+    the block an occurrence starts in (blocks are in text order, starts sorted)."""
+    if probes is None:
+        return range(len(starts))
+    out: set[int] = set()
+    find = text.find
+    for p in probes:
+        at = find(p)
+        while at >= 0:
+            out.add(bisect_right(starts, at) - 1)
+            at = find(p, at + 1)
+    return out
+
+
+def _headings(firsts: list[str], rules: dict) -> list:
+    """_heading of each block's first line, once per block (the title, digest and story checks
+    reuse them)."""
+    return [_heading(f, rules) if f[:1] == "#" else None for f in firsts]
 
 
 def _heading(s: str, rules: dict):
@@ -299,14 +354,15 @@ def _box_start(first: str, rules: dict) -> bool:
         first.startswith(w) and first[len(w):len(w) + 1] in "：: " for w in rules["box"])
 
 
-def _boilerplate_line(body: str, first: str, rules: dict) -> str | None:
+def _boilerplate_line(body: str, rules: dict, maybe_link: bool) -> str | None:
+    """maybe_link: the block holds a probe string of link_line (see _touched)."""
     if body.strip() in rules["line_set"]:
         return "boilerplate line"
     if len(body) <= rules["contains_max_chars"]:
         w = _contains(body, rules, "boilerplate_contains")
         if w:
             return f"boilerplate marker {w}"
-    if _may_match(rules, "link_line", body, len(body)) and rules["link_line"].search(body):
+    if maybe_link and _may_match(rules, "link_line", body, len(body)) and rules["link_line"].search(body):
         return "link line"
     return None
 
@@ -322,33 +378,28 @@ def _may_match(rules: dict, key: str, text: str, end: int) -> bool:
     return needs is None or needs.search(text, 0, end) is not None
 
 
-def _find_title(doc: Doc, spans, bodies, firsts, rules) -> int | None:
+def _find_title(doc: Doc, n_front, bodies, firsts, heads, rules) -> int | None:
     """Index of the title block, and doc.title if not given: `# ` heading, front matter, first short line."""
-    for i, (s, e, kind) in enumerate(spans):
-        if kind != "front":
-            break
+    for i in range(n_front):
         m = regex.match(r"title\s*[:：]\s*(.+)", bodies[i])
         if m:
             doc.title = doc.title or m.group(1).strip().strip("\"'")
             return i
-    for i, (s, e, kind) in enumerate(spans):
-        if kind == "front":
-            continue
-        first = firsts[i]
-        h = _heading(first, rules)
-        if h:
-            doc.title = doc.title or h.group("text").strip()
-            return i
-        if (len(first) <= rules["title_max_chars"] and "\n" not in bodies[i]
-                and first[-1] not in rules["sentence_end_chars"] and not _dateline(first, rules)
-                and not first.startswith("<")):
-            doc.title = doc.title or first.strip()
-            return i
+    if n_front == len(bodies):
         return None
+    i, first = n_front, firsts[n_front]
+    if heads[i]:
+        doc.title = doc.title or heads[i].group("text").strip()
+        return i
+    if (len(first) <= rules["title_max_chars"] and "\n" not in bodies[i]
+            and first[-1] not in rules["sentence_end_chars"] and not _dateline(first, rules)
+            and not first.startswith("<")):
+        doc.title = doc.title or first.strip()
+        return i
     return None
 
 
-def _lead(bodies, title_i, spans, rules) -> str:
+def _lead(bodies, title_i, rules) -> str:
     """The first prose paragraph after the title (the story's lead), for topic similarity."""
     start = 0 if title_i is None else title_i + 1
     for body in bodies[start:start + 6]:
@@ -357,22 +408,23 @@ def _lead(bodies, title_i, spans, rules) -> str:
     return ""
 
 
-def _is_digest(title, bodies, firsts, rules) -> bool:
+def _is_digest(title, firsts, heads, rules) -> bool:
     """A page whose title names a programme or digest, or that opens with a table of contents."""
     if title and _contains(title, rules, "digest_title"):
         return True
-    for first in firsts[:6]:
-        if _heading(first, rules) and _contains(first, rules, "toc_heading"):
+    for first, h in zip(firsts[:6], heads):
+        if h and _contains(first, rules, "toc_heading"):
             return True
     return False
 
 
-def _other_story(i, bodies, firsts, ref, rules) -> str | None:
+def _other_story(i, bodies, firsts, heads, ref, rules) -> str | None:
     """Does the heading at block i open another story? A dateline follows it, or it and its first
     paragraph share almost nothing with the title and lead (a numbered section heading never does)."""
     first = firsts[i]
-    for body in bodies[i + 1:i + 3]:
-        if _heading(body, rules):
+    for j in range(i + 1, min(i + 3, len(bodies))):
+        body = bodies[j]
+        if heads[j] if body is firsts[j] else _heading(body, rules):
             break
         if _dateline(body, rules):
             return "heading of another story: its own dateline follows"
@@ -385,17 +437,21 @@ def _other_story(i, bodies, firsts, ref, rules) -> str | None:
     return None
 
 
-def _menu_runs(bodies, rules) -> set[int]:
+def _menu_runs(bodies, firsts, rules) -> set[int]:
     """Indexes of blocks in runs of >= menu_run_min very short lines (site navigation)."""
+    line_max, run_min = rules["menu_line_max"], rules["menu_run_min"]
+    # both kinds of menu item start with a short line: most blocks do not
+    items = [i for i, (body, first) in enumerate(zip(bodies, firsts))
+             if (len(first) <= line_max or len(first.strip()) <= line_max)
+             and body and (_short(body, rules) or _multi_short(body, rules))]
     out: set[int] = set()
     run: list[int] = []
-    for i, body in enumerate(bodies + [""]):
-        if body and (_short(body, rules) or _multi_short(body, rules)):
-            run.append(i)
-            continue
-        if len(run) >= rules["menu_run_min"] or (len(run) == 1 and _multi_short(bodies[run[0]], rules)):
-            out.update(run)
-        run = []
+    for i in items + [-1]:
+        if run and i != run[-1] + 1:                        # a run of consecutive items ends
+            if len(run) >= run_min or (len(run) == 1 and _multi_short(bodies[run[0]], rules)):
+                out.update(run)
+            run = []
+        run.append(i)
     return out
 
 
