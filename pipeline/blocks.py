@@ -24,7 +24,7 @@ import regex
 
 from .dates import required_literals
 from .document import Block, Doc
-from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list, timed
+from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list
 
 _LINE = regex.compile(r"[^\n]*\n?")
 # a line's text without its leading and trailing white space (stdlib \s is str.isspace, as strip())
@@ -175,7 +175,7 @@ def _split_html(text: str, spans: list[tuple[int, int]], rules: dict) -> list[tu
     if p < 0:
         return spans
     pat = rules["html_paragraph_end"]
-    finditer = timed(pat.rx.finditer, text)
+    finditer = pat.hot("finditer", text)
     ends = [e for _, e in spans]
     out: list[tuple[int, int]] = []
     done = 0                                    # spans[:done] are in out

@@ -26,7 +26,7 @@ except ImportError:                                       # pragma: no cover
 from . import dateresolve as R
 from .document import Doc, fold_width
 from .rules import (LDict, Pattern, Where, alternation, check_examples, check_keys, expect, expect_str_list,
-                    expect_enum, timed)
+                    expect_enum)
 
 FIELDS = ("value_start", "value_end", "grain", "relative", "qualifier")
 LEXICON_KEYS = ("deictic_years", "anaphoric_years", "deictic_months", "anaphoric_months",
@@ -448,7 +448,7 @@ def _candidates(doc: Doc, rules: dict) -> list:
             continue
         # the compiled pattern's own finditer under Pattern's time limit (no generator in between)
         try:
-            for m in timed(rule.pat.rx.finditer, folded)(folded):
+            for m in rule.pat.hot("finditer", folded)(folded):
                 s, e = m.span()
                 i = right(starts, s) - 1
                 if i >= 0 and e <= spans[i][1]:

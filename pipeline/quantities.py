@@ -33,7 +33,7 @@ from . import numerals
 from .document import Doc
 from .records import APPROX, DIMENSIONS
 from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect,
-                    expect_enum, expect_str_list, timed)
+                    expect_enum, expect_str_list)
 
 FIELDS = ("value", "value_max", "unit", "dimension", "approx")
 NUMBER_KINDS = ("year", "one", "bare_magnitude", "leading_zero", "chinese", "arabic")
@@ -127,7 +127,7 @@ def compile_rules(data: LDict, path) -> dict:
     rules.sort(key=lambda r: -r.priority)           # stable: YAML order among equals
     exclusions = [_compile_exclusion(x, w, units) for x in expect(data["exclusions"], list, w, "exclusions")]
     trigger = _compile_rule({"id": "trigger", "pattern": parts["TRIGGER"], "examples": []},
-                            w.at(data["parts"], "parts.TRIGGER"), parts, units, need_num=False)
+                            w.at(data["parts"], "parts.TRIGGER"), parts, units, need_num=False, stdlib=True)
     _probe([trigger] + rules, w)
     alternation_rx, slots = _alternation(rules, w.at(data["rules"], "rules (alternation)"))
     return {"units": units, "unit_rx": re.compile(parts["UNIT"]), "rules": rules,
@@ -186,12 +186,13 @@ def _alternation(rules: list[Rule], w: Where) -> tuple[Pattern, list[tuple]]:
     """All rules as one alternation (groups renamed <name>_<i>) matched anchored at a trigger:
     the first rule that matches wins, in priority order; each rule is preceded by its guard (a
     necessary condition, below). slots[i] holds rule i's group numbers in the alternation (see
-    _slots). Like every rule pattern it runs with the regex module's timeout (the load-time
-    probe below is an early warning, not the guard)."""
+    _slots). Like every rule pattern it runs under a time limit (the load-time probe below is
+    an early warning, not the guard). The trigger scan and this match are the stage's hot calls:
+    both have a stdlib `re` twin (Pattern `stdlib`), faster here."""
     alts = [f"(?P<_r{i}>" + _guard(r.rx.pattern)
             + _GROUP.sub(lambda g: f"(?P<{g.group(1)}_{i}>", r.rx.pattern) + ")"
             for i, r in enumerate(rules)]
-    pat = Pattern("|".join(alts), w)
+    pat = Pattern("|".join(alts), w, stdlib=True)
     slots = [_slots({name: pat.groupindex[f"{name}_{i}"] for name in r.rx.groupindex})
              for i, r in enumerate(rules)]
     return pat, slots
@@ -429,7 +430,7 @@ def _expand(pattern: str, parts: dict[str, str], w: Where) -> str:
     return pattern
 
 
-def _compile_rule(r, w: Where, parts, units, need_num: bool = True) -> Rule:
+def _compile_rule(r, w: Where, parts, units, need_num: bool = True, stdlib: bool = False) -> Rule:
     rw = w.at(r, r.get("id") if isinstance(r, dict) else None)
     check_keys(r, rw, required=("id", "pattern", "examples"),
                optional=("counter", "priority", "note", "unit"))
@@ -438,7 +439,7 @@ def _compile_rule(r, w: Where, parts, units, need_num: bool = True) -> Rule:
     if fixed is not None and fixed not in units:
         raise rw.error(f"unit {fixed!r} is not in the lexicon")
     source = _expand(expect(r["pattern"], str, rw, "pattern"), parts, rw)
-    pat = Pattern(source, rw)
+    pat = Pattern(source, rw, stdlib=stdlib)
     if need_num and "num" not in pat.rx.groupindex:
         raise rw.error("the pattern needs a (?P<num>...) group")
     try:
@@ -532,7 +533,7 @@ def extract(doc: Doc, rules: dict) -> None:
     add = doc.rows.setdefault("quantities", []).append
     # the compiled patterns are called directly (the Pattern wrappers cost a tenth of the stage)
     # under Pattern's time limit; a timeout is reported as Pattern reports it
-    scan, match = timed(trigger.rx.finditer, text), timed(alt.rx.match, text)
+    scan, match = trigger.hot("finditer", text), alt.hot("match", text)
     spans = doc.main_spans() if doc.blocks else [(0, len(text))]
     for bs, be in spans:
         pos = scan_from = bs

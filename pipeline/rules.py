@@ -79,13 +79,6 @@ def watchdog(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def timed(method, text: str):
-    """A compiled pattern's method (`pat.rx.match`, `.finditer` ...) as a hot loop should call it
-    on `text`: as it is under a watchdog, else with the per-call timeout (turn its TimeoutError
-    into the Pattern's `timeout_error()`)."""
-    return method if _watched else functools.partial(method, timeout=Pattern.budget(text))
-
-
 # --- YAML with lines and no surprises ----------------------------------------------------------
 class LDict(dict):
     line: int = 0
@@ -212,20 +205,32 @@ def _names(types: type | tuple[type, ...]) -> str:
 class Pattern:
     """A compiled rule pattern that always runs under a time limit and knows its rule id.
 
-    Hot loops may call the compiled pattern (`pat.rx`) directly to skip a Python call per
-    match, but only through `timed(pat.rx.match, text)` (or .search, .finditer ...) and with
-    `TimeoutError` turned into `pat.timeout_error()`, so a catastrophic rule still fails its
-    document with the rule named.
+    Hot loops may call the compiled pattern directly to skip a Python call per match, but only
+    as `pat.hot("match", text)` (or "search", "finditer" ...) gives it, and with `TimeoutError`
+    turned into `pat.timeout_error()`, so a catastrophic rule still fails its document with the
+    rule named.
     """
 
-    __slots__ = ("rule_id", "source", "rx")
+    __slots__ = ("rule_id", "source", "rx", "std")
 
-    def __init__(self, source: str, where: Where, flags: int = 0):
+    def __init__(self, source: str, where: Where, flags: int = 0, stdlib: bool = False):
+        """`stdlib`: also compile a stdlib `re` twin, used under a watchdog (see `hot`). For the
+        few hot patterns where `re` is measured faster: it tests a character class by a table,
+        `regex` member by member (the quantities trigger scan: about half of that stage)."""
         self.rule_id, self.source = where.rule, source
         try:
             self.rx = regex.compile(source, flags | regex.VERSION0)
         except regex.error as e:
             raise where.error(f"pattern does not compile: {e}") from None
+        self.std = _stdlib_twin(source, flags) if stdlib else None
+
+    def hot(self, method: str, text: str):
+        """The compiled pattern's `method` ('match', 'finditer' ...) as a hot loop should call it
+        on `text`: under a watchdog untimed, from the stdlib twin where there is one; else the
+        `regex` method with the per-call timeout (turn its TimeoutError into timeout_error())."""
+        if _watched:
+            return getattr(self.std if self.std is not None else self.rx, method)
+        return functools.partial(getattr(self.rx, method), timeout=self.budget(text))
 
     @staticmethod
     def budget(text: str) -> float:
@@ -263,6 +268,23 @@ class Pattern:
     @property
     def groupindex(self) -> dict:
         return self.rx.groupindex
+
+
+# escapes whose Unicode tables differ between `regex` and `re`, and flags only `regex` knows
+_TABLE_ESCAPES = re.compile(r"\\[dDwWsSbBpPNX]")
+_SHARED_FLAGS = re.M | re.S | re.X          # not re.I: the two case foldings differ
+
+
+def _stdlib_twin(source: str, flags: int) -> re.Pattern | None:
+    """The same pattern for stdlib `re`, where both modules read it alike: no \\d \\w \\s \\b
+    \\p{..} (their Unicode tables differ), no flag `re` lacks, and `re` compiles it (fixed-width
+    look-behind ...). None otherwise."""
+    if flags & ~_SHARED_FLAGS or _TABLE_ESCAPES.search(source.replace("\\\\", "")):
+        return None
+    try:
+        return re.compile(source, flags)
+    except re.error:
+        return None
 
 
 def alternation(words: Iterable[str]) -> str:

@@ -28,7 +28,7 @@ import regex
 
 from .dates import required_literals
 from .document import Doc
-from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list, timed
+from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list
 
 _WORDS = ("title_endings", "speech_verbs", "speech_adverbs", "surnames", "name_stoplist", "question_labels",
           "answer_labels", "host_labels", "pronouns", "bodies", "presence_verbs")
@@ -292,7 +292,7 @@ def _each(pat, folded: str, mains: Mains, starts):
     The matches are exactly those of pat.finditer(folded, lo, hi) that lie in a main block."""
     lo, hi = mains[0][0], mains[-1][1]
     if isinstance(pat, Pattern):
-        match = timed(pat.rx.match, folded)
+        match = pat.hot("match", folded)
     else:
         match = pat.match
     bstarts, right = mains.starts, bisect.bisect_right
