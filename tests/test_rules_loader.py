@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import regex
 
 from conftest import SEEDS
 from pipeline.cli import main as cli
@@ -196,3 +197,24 @@ def test_unwatched_threads_still_time_out_per_call(monkeypatch):
     t.start()
     t.join(30)
     assert out and out[0]["documents"][0]["status"] == "error" and "date.evil" in out[0]["documents"][0]["error"]
+
+
+def test_stdlib_twin_only_where_both_modules_read_the_pattern_alike():
+    w = Where("rules/x.yaml", "x", 1)
+    assert Pattern(r"[0-9]+个", w, stdlib=True).std is not None
+    assert Pattern(r"[0-9]+个", w).std is None                       # only when asked for
+    for source, flags in ((r"\d+个", 0), (r"\s", 0), (r"\p{Han}+", 0), (r"a\b", 0), (r"(?<=a|bb)c", 0),
+                          (r"abc", regex.I)):
+        assert Pattern(source, w, flags, stdlib=True).std is None, source
+    assert Pattern(r"\\d", w, stdlib=True).std is not None           # an escaped backslash, then d
+
+
+def test_watched_run_gives_the_rows_of_the_timed_run(corpus_dir):
+    """Under the watchdog the stdlib twins run (quantities); without it the regex module does:
+    the same rows on corpus documents of both kinds and the seeds."""
+    watched, timed = Engine(watch=True), Engine(watch=False)
+    paths = sorted(corpus_dir.glob("*.txt"))
+    assert len(paths) > 50
+    for p in paths:
+        text = p.read_text(encoding="utf-8")
+        assert watched.process_text(text, p.stem) == timed.process_text(text, p.stem), p.name
