@@ -419,9 +419,9 @@ LEX_ARRAY_MIN = 1000        # below this, numpy's fixed costs outweigh the regex
 
 
 def _lexicon_trie(words) -> tuple | None:
-    """The lexicon as a trie walked from a word's LAST character: its edges {(node, char): node}
-    (the root is node 0) and which nodes end a word; and in small arrays over the 16-bit code
-    units (compact, as they are read at random and a document finds them cold): which ones
+    """The lexicon as a trie walked from a word's LAST character: each node's children {char:
+    node} (the root is node 0) and which nodes end a word; and in small arrays over the 16-bit
+    code units (compact, as they are read at random and a document finds them cold): which ones
     end a word, the root's child for each, each one's column, and the other edges as a flat
     table (node * width + column -> node, or -1). None when a word holds a character beyond
     U+FFFE (the regex then does the work)."""
@@ -443,7 +443,7 @@ def _lexicon_trie(words) -> tuple | None:
     for i, ch in enumerate(chars, 1):
         column[ord(ch)] = i
     width = len(chars) + 1
-    is_last = np.zeros(0x10000, dtype=np.uint8)
+    is_last = np.zeros(0x10000, dtype=bool)
     root = np.full(0x10000, -1, dtype=np.int16)
     table = np.full(len(ends_word) * width, -1, dtype=np.int16)
     for (node, ch), child in edges.items():
@@ -451,7 +451,10 @@ def _lexicon_trie(words) -> tuple | None:
             table[node * width + int(column[ord(ch)])] = child
         else:
             is_last[ord(ch)], root[ord(ch)] = 1, child
-    return edges, ends_word, is_last, root, column, table, width, np.array(ends_word, dtype=bool)
+    children: list[dict[str, int]] = [{} for _ in ends_word]
+    for (node, ch), child in edges.items():
+        children[node][ch] = child
+    return children, ends_word, is_last, root, column, table, width, np.array(ends_word, dtype=bool)
 
 
 def _code_units(folded: str) -> np.ndarray:
@@ -470,53 +473,41 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
     """_lexicon_found on arrays: every place whose character ends a word walks the trie leftwards
     (all places at once, one character per step), which gives the longest word ending at each
     place; then, right to left, a word is kept when it ends at or before the last one kept began
-    (the regex's scan of the reversed text)."""
-    edges, ends_word, is_last, root, column, table, width, ends_word_a = trie
+    (the regex's scan of the reversed text). (`take` and `nonzero` rather than fancy and boolean
+    indexing: the arrays are small, numpy's fixed cost per call is what counts.)"""
+    children, ends_word, is_last, root, column, table, width, ends_word_a = trie
     codes = _code_units(folded)
-    last = np.flatnonzero(is_last[codes])            # index of a word's last character
-    node = root[codes[last]].astype(np.int32)
-    length = np.where(ends_word_a[node], 1, 0)
+    last = is_last.take(codes).nonzero()[0]          # index of a word's last character
+    node = root.take(codes.take(last)).astype(np.int32)
+    length = ends_word_a.take(node).astype(np.int64)
     ids = np.arange(len(last))
     pos = last - 1                                    # the character to try next
     depth = 1
     while len(ids) >= FEW:
         if pos[0] < 0:                                # (sorted: only the first can be off the text)
             ids, node, pos = ids[1:], node[1:], pos[1:]
-        node = table[node * width + column[codes[pos]]].astype(np.int32)
-        hit = node >= 0
-        ids, node, pos = ids[hit], node[hit], pos[hit] - 1
+        node = table.take(node * width + column.take(codes.take(pos))).astype(np.int32)
+        hit = (node >= 0).nonzero()[0]
+        ids, node, pos = ids.take(hit), node.take(hit), pos.take(hit) - 1
         depth += 1
-        length[ids[ends_word_a[node]]] = depth
+        length[ids[ends_word_a.take(node)]] = depth
     for i, nd, p in zip(ids.tolist(), node.tolist(), pos.tolist()):    # the few long walks left
         d = depth
         while p >= 0:
-            nd = edges.get((nd, folded[p]))
+            nd = children[nd].get(folded[p])
             if nd is None:
                 break
             d += 1
             if ends_word[nd]:
                 length[i] = d
             p -= 1
-    has = np.flatnonzero(length)[::-1]               # right to left
-    if not len(has):
-        return []
-    e = last[has] + 1
-    s = e - length[has]
-    # a word ending at or before every earlier start is kept whatever was kept before it; only
-    # the others (a word ending inside a longer one) need the scan
-    sure = np.empty(len(e), dtype=bool)
-    sure[0] = True
-    sure[1:] = e[1:] <= np.minimum.accumulate(s)[:-1]
-    if not sure.all():
-        ss, es = s.tolist(), e.tolist()
-        for i in np.flatnonzero(~sure).tolist():
-            j = i - 1
-            while not sure[j]:
-                j -= 1                                # the last word kept before i
-            if es[i] <= ss[j]:
-                sure[i] = True
-        s, e = s[sure], e[sure]
-    return [(a, b, folded[a:b]) for a, b in zip(s.tolist(), e.tolist())]
+    has = length.nonzero()[0]
+    found, begin = [], len(folded)
+    for e, n in zip((last.take(has) + 1).tolist()[::-1], length.take(has).tolist()[::-1]):   # right to left
+        if e <= begin:
+            begin = e - n
+            found.append((begin, e, folded[begin:e]))
+    return found
 
 
 def _titles(folded: str, text: str, rules: dict, out: list) -> None:
