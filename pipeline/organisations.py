@@ -59,6 +59,12 @@ def trie_regex(words) -> str:
     return emit(trie) or "(?!)"
 
 
+def _first_chars(words) -> frozenset | None:
+    """The first characters of the words: a cheap test before a search for them (None when a
+    word is empty, which would match anywhere)."""
+    return None if any(not w for w in words) else frozenset(w[0] for w in words)
+
+
 def _split_names(entry: str) -> list[str]:
     return [n.strip() for n in entry.split("|") if n.strip()]
 
@@ -109,6 +115,7 @@ def compile_rules(data: LDict, path) -> dict:
     r["cross"] = (jverbs - name_words) | more_verbs
     r["name_rx"] = Pattern(e["name_pattern"], ew).rx
     r["not_opening"] = tuple(expect_str_list(e["not_opening"], ew, "not_opening"))
+    r["not_opening_first"] = _first_chars(r["not_opening"])
     r["generic"] = set(expect_str_list(e["generic"], ew, "generic"))
     r["hard_rx"] = Pattern(e["hard_pattern"], ew).rx
     r["hard_stop"] = set(expect_str_list(e["stop_words"], ew, "stop_words")) | \
@@ -239,6 +246,7 @@ def compile_rules(data: LDict, path) -> dict:
     after_alt = "|".join(regex.escape(x) for x in expect_str_list(ti["followed_by"], tw, "followed_by"))
     # country《title》: the country is looked up before each 《, the title matched from it
     r["title_countries"], r["title_country_max"] = set(multi), max(map(len, multi))
+    r["title_country_last"] = {c[-1] for c in multi}
     r["title_rx"] = Pattern(rf"《(?P<t>[^《》\s]{{1,12}}(?:{ends_alt})|[^《》\s]{{2,12}}(?=》(?:{after_alt})))》", tw)
 
     # exclusions
@@ -250,6 +258,7 @@ def compile_rules(data: LDict, path) -> dict:
     r["exclude"] = set(expect_str_list(x["words"], xw, "words"))
     r["no_final"] = tuple(expect_str_list(x["no_final"], xw, "no_final"))
     r["not_after_rx"] = re.compile(trie_regex(expect_str_list(x["not_after"], xw, "not_after")))
+    r["not_after_first"] = _first_chars(x["not_after"])
     r["straddle_rx"] = re.compile(trie_regex(expect_str_list(x["straddle"], xw, "straddle")))
     r["straddle_first"] = {word[0] for word in x["straddle"]}
     r["not_initial"] = tuple(expect_str_list(x["not_initial"], xw, "not_initial"))
@@ -375,19 +384,19 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
         trimmed = w[-1] in straddle_first and straddle(folded, e - 1) is not None
         if trimmed:                                   # 人民日报社|论: 社论 is the word, the name is 人民日报
             w, e = w[:-1], e - 1
+        elif eb[e] != 1:
+            continue                                  # 部 in 部署, 局 in 局长: neither a name nor a head
         info = infos.get(w)
         if info is None:
             info = infos[w] = _word_info(w, gaz, heads)
         g, head_len, named = info
-        if g is not None and sb[s] == 1 and (trimmed or eb[e] == 1):
+        if g is not None and sb[s] == 1:
             out.append({"start": s, "end": e, "text": text[s:e], "name": g[0], "kind": g[1],
                         "rule_id": g[2], "priority": 2})
             accepted[e] = g[1]
             ends.append(e)
         if head_len:                                  # a head, or a known body that ends with one (英国外交部)
             hs = e - head_len
-            if not trimmed and eb[e] != 1:
-                continue                              # 部 in 部署, 局 in 局长
             if named and gaz_search(folded, max(0, hs - NAMED_REACH), hs) is None:
                 continue                              # 组织, 新闻 ...: no known name just before
             row = _from_head(hs, e, folded, words, rules, accepted, ends)
@@ -513,9 +522,13 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
 def _titles(folded: str, text: str, rules: dict, out: list) -> None:
     """Newspapers written as a title after their country: 加拿大《国家邮报》."""
     countries, longest, title = rules["title_countries"], rules["title_country_max"], rules["title_rx"]
+    lasts = rules["title_country_last"]
     done = 0                                          # where the last title ended
     q = folded.find("《")
     while q >= 0:
+        if q <= done or folded[q - 1] not in lasts:
+            q = folded.find("《", max(q + 1, done))
+            continue                                  # (most 《 follow no country: a cheap test)
         for p in range(max(done, q - longest), q):   # the longest country ending at 《 (a name
             if folded[p:q] in countries:              # holds no 《, so only this 《 can follow it)
                 m = title.match(folded, q)
@@ -533,8 +546,9 @@ def _overlapped(found: list, folded: str, words: _Words, rules: dict) -> None:
     name ending inside it. For such heads (rules: overlap_heads), look again for the longest
     name ending inside the head, and add it in place (found runs right to left)."""
     risky = rules["overlap_heads"]
-    if not any(h in folded for h in risky):
-        return                                        # (a quick test: most texts hold none)
+    if risky.isdisjoint([w for _, _, w in found]):
+        return                                        # (a quick test: most texts hold none; the
+                                                      # words' hashes are reused later)
     n = len(folded)
     rev = None
     extra = []
@@ -573,7 +587,8 @@ def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accept
     """The candidate ending with the head folded[hs:he] (the caller checked that the head ends a
     word, or a word straddling its end was cut off, and that a `named` head follows a known
     name), if a real name part stands before it."""
-    if rules["not_after_rx"].match(folded, he):
+    first = rules["not_after_first"]
+    if (first is None or folded[he:he + 1] in first) and rules["not_after_rx"].match(folded, he):
         return None                                   # ... 大会, ... 工程: an event or programme
     k = words.sb.rfind(1, 0, hs + 1)                 # the word holding the head's start
     if k < 0 or words.eb.find(1, k + 1) <= hs or (k < hs and folded[k:he] in rules["stop"]):
@@ -605,24 +620,24 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
     ordinal_from = None                               # where the name starts when ordinals open it
     s = sb.rfind(1, 0, k)                             # the word before, by its start
     while s >= 0:
-        e = eb.find(1, s + 1)
-        c = folded[s]
-        if e != pos or he - s > MAX_NAME_CHARS or not ("\u3400" <= c <= "\u9fff" or "a" <= c <= "z" or "A" <= c <= "Z"
-                                                        or "0" <= c <= "9"):
-            break                                     # a gap, punctuation, a quote (a name holds Han, letters, digits)
+        # no word starts between s and pos, so the word at s ends at pos unless a gap follows it
+        if eb[pos] != 1 or he - s > MAX_NAME_CHARS:
+            break                                     # a gap; too long
+        e = pos
         w = folded[s:e]
         flags = flags_of.get(w)
         if flags is None:
             flags = _set_word_flags(w, flags_of, rules)
-        count, hard, soft, ordinal, cross = flags
-        if count:
-            break                                     # 八大, 十项: counts are not names
+        other, count, hard, soft, ordinal, cross = flags
+        if other or count:
+            break                                     # punctuation, a quote; 八大, 十项: counts are not names
         if hard or (soft and not ordinal and not _fragment(s, e, sb, eb)):
             jump = _inner_across(s, folded, rules)   # 经济和信息化: 和 inside an inner part
             if jump is not None:
-                s = sb.rfind(1, 0, jump + 1)          # the word at the jump, then the one before it
                 pos = jump
-                s = sb.rfind(1, 0, s) if s >= 0 else -1
+                if sb[jump] != 1:
+                    break                             # the jump lands inside a word
+                s = sb.rfind(1, 0, jump)              # the word before the jump
                 continue
             if hard:
                 break
@@ -647,7 +662,8 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
         pos += 1                                      # 23日|中国共产党: 日 is the date, not Japan
     if ordinal_from is not None and pos < ordinal_from:
         pos = ordinal_from                            # a name does not open with 第十四届
-    if folded.startswith(rules["not_opening"], pos):
+    first = rules["not_opening_first"]
+    if (first is None or folded[pos] in first) and folded.startswith(rules["not_opening"], pos):
         j = words.containing(pos)
         je = eb.find(1, j + 1) if j is not None else 0
         if j is not None and folded[pos:je] in rules["not_opening"] and je < hs and \
@@ -657,9 +673,12 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
 
 
 def _set_word_flags(w: str, cache: dict, rules) -> tuple:
-    """What the left edge needs to know of a word, computed once per word: (a count such as
-    八大, a hard stop, a soft stop, an ordinal such as 第十四届, a word a loose edge may cross)."""
-    flags = cache[w] = (rules["hard_rx"].fullmatch(w) is not None, w in rules["hard_stop"], w in rules["stop"],
+    """What the left edge needs to know of a word, computed once per word: (a word opening with
+    punctuation or a quote (a name holds Han, letters, digits), a count such as 八大, a hard
+    stop, a soft stop, an ordinal such as 第十四届, a word a loose edge may cross)."""
+    c = w[0]
+    other = not ("\u3400" <= c <= "\u9fff" or "a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9")
+    flags = cache[w] = (other, rules["hard_rx"].fullmatch(w) is not None, w in rules["hard_stop"], w in rules["stop"],
                         rules["name_rx"].fullmatch(w) is not None, w in rules["cross"])
     return flags
 
@@ -848,17 +867,14 @@ def _name_document(rows: list[dict], folded: str, rules: dict) -> None:
     """Bare forms take the document's province / city; short forms take a full name given in
     the same document (三峡集团 -> 中国长江三峡集团有限公司)."""
     bare = [r for r in rows if r.pop("bare", False)]
-    if bare:
-        province = _most_frequent(rules["province_rx"], folded, rules["province_of"])
-        city = _most_frequent(rules["city_rx"], folded, rules["city_of"],
-                              [r["text"][: r["text"].index("市") + 1] for r in rows
-                               if "市" in r["text"][2:6] and not r.get("bare")])
-        for r in bare:
-            form = r["name"]
-            if "{province}" in form:
-                r["name"] = form.replace("{province}", province) if province else r["text"]
-            elif "{city}" in form:
-                r["name"] = form.replace("{city}", city) if city else r["text"]
+    places: dict[str, str | None] = {}                # a slot's place, found when a form needs it
+    for r in bare:
+        form = r["name"]
+        slot = "{province}" if "{province}" in form else "{city}" if "{city}" in form else None
+        if slot is not None:
+            if slot not in places:
+                places[slot] = _document_place(slot, rows, folded, rules)
+            r["name"] = form.replace(slot, places[slot]) if places[slot] else r["text"]
     full = {r["name"] for r in rows if r["kind"] == "company" and r["name"].endswith(("有限公司", "有限责任公司"))}
     if full:
         for r in rows:
@@ -869,6 +885,14 @@ def _name_document(rows: list[dict], folded: str, rules: dict) -> None:
                                                                    and 2 * len(short) >= len(_core(f, rules)))):
                         r["name"] = f
                         break
+
+
+def _document_place(slot: str, rows: list[dict], folded: str, rules) -> str | None:
+    """The province or the city most often named in the document (a scan of the whole text)."""
+    if slot == "{province}":
+        return _most_frequent(rules["province_rx"], folded, rules["province_of"])
+    return _most_frequent(rules["city_rx"], folded, rules["city_of"],
+                          [r["text"][: r["text"].index("市") + 1] for r in rows if "市" in r["text"][2:6]])
 
 
 def _core(full: str, rules) -> str:
