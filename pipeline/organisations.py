@@ -590,8 +590,8 @@ def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accept
     first = rules["not_after_first"]
     if (first is None or folded[he:he + 1] in first) and rules["not_after_rx"].match(folded, he):
         return None                                   # ... 大会, ... 工程: an event or programme
-    k = words.sb.rfind(1, 0, hs + 1)                 # the word holding the head's start
-    if k < 0 or words.eb.find(1, k + 1) <= hs or (k < hs and folded[k:he] in rules["stop"]):
+    k = hs if words.sb[hs] == 1 else words.sb.rfind(1, 0, hs)    # the word holding the head's start
+    if k < 0 or k < hs and (words.eb.find(1, k + 1) <= hs or folded[k:he] in rules["stop"]):
         return None                                   # a blank; 主办, 举办: a verb, not a head
     loose, strict = _left_edge(k, hs, he, folded, words, rules, accepted)
     if strict is not None and loose < strict and _starts_anchored(folded[strict:hs], rules["loose_anchor"]):
@@ -807,7 +807,7 @@ def _only_generic(start: int, end: int, words: _Words, generic: set) -> bool:
     """The words of folded[start:end] (a name part, by jieba's boundaries) are one or more,
     all generic."""
     sb, eb, folded = words.sb, words.eb, words.folded
-    s = sb.find(1, start)
+    s = start if sb[start] == 1 else sb.find(1, start)
     any_word = False
     while s >= 0:
         e = eb.find(1, s + 1)
@@ -816,7 +816,7 @@ def _only_generic(start: int, end: int, words: _Words, generic: set) -> bool:
         if folded[s:e] not in generic:
             return False
         any_word = True
-        s = sb.find(1, s + 1)
+        s = e if sb[e] == 1 else sb.find(1, e)        # (no word starts inside the word at s)
     return any_word
 
 
