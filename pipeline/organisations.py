@@ -486,7 +486,7 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
     indexing: the arrays are small, numpy's fixed cost per call is what counts.)"""
     children, ends_word, is_last, root, column, table, width, ends_word_a = trie
     codes = _code_units(folded)
-    last = is_last.take(codes).nonzero()[0]          # index of a word's last character
+    last = is_last.take(codes, mode="wrap").nonzero()[0]    # a word's last character (codes < 0x10000: no wrap)
     node = root.take(codes.take(last)).astype(np.int32)
     length = ends_word_a.take(node).astype(np.int64)
     ids = np.arange(len(last))
