@@ -59,6 +59,12 @@ def trie_regex(words) -> str:
     return emit(trie) or "(?!)"
 
 
+def _first_chars(words) -> frozenset | None:
+    """The first characters of the words: a cheap test before a search for them (None when a
+    word is empty, which would match anywhere)."""
+    return None if any(not w for w in words) else frozenset(w[0] for w in words)
+
+
 def _split_names(entry: str) -> list[str]:
     return [n.strip() for n in entry.split("|") if n.strip()]
 
@@ -109,6 +115,7 @@ def compile_rules(data: LDict, path) -> dict:
     r["cross"] = (jverbs - name_words) | more_verbs
     r["name_rx"] = Pattern(e["name_pattern"], ew).rx
     r["not_opening"] = tuple(expect_str_list(e["not_opening"], ew, "not_opening"))
+    r["not_opening_first"] = _first_chars(r["not_opening"])
     r["generic"] = set(expect_str_list(e["generic"], ew, "generic"))
     r["hard_rx"] = Pattern(e["hard_pattern"], ew).rx
     r["hard_stop"] = set(expect_str_list(e["stop_words"], ew, "stop_words")) | \
@@ -239,6 +246,7 @@ def compile_rules(data: LDict, path) -> dict:
     after_alt = "|".join(regex.escape(x) for x in expect_str_list(ti["followed_by"], tw, "followed_by"))
     # country《title》: the country is looked up before each 《, the title matched from it
     r["title_countries"], r["title_country_max"] = set(multi), max(map(len, multi))
+    r["title_country_last"] = {c[-1] for c in multi}
     r["title_rx"] = Pattern(rf"《(?P<t>[^《》\s]{{1,12}}(?:{ends_alt})|[^《》\s]{{2,12}}(?=》(?:{after_alt})))》", tw)
 
     # exclusions
@@ -250,6 +258,7 @@ def compile_rules(data: LDict, path) -> dict:
     r["exclude"] = set(expect_str_list(x["words"], xw, "words"))
     r["no_final"] = tuple(expect_str_list(x["no_final"], xw, "no_final"))
     r["not_after_rx"] = re.compile(trie_regex(expect_str_list(x["not_after"], xw, "not_after")))
+    r["not_after_first"] = _first_chars(x["not_after"])
     r["straddle_rx"] = re.compile(trie_regex(expect_str_list(x["straddle"], xw, "straddle")))
     r["straddle_first"] = {word[0] for word in x["straddle"]}
     r["not_initial"] = tuple(expect_str_list(x["not_initial"], xw, "not_initial"))
@@ -375,19 +384,19 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
         trimmed = w[-1] in straddle_first and straddle(folded, e - 1) is not None
         if trimmed:                                   # 人民日报社|论: 社论 is the word, the name is 人民日报
             w, e = w[:-1], e - 1
+        elif eb[e] != 1:
+            continue                                  # 部 in 部署, 局 in 局长: neither a name nor a head
         info = infos.get(w)
         if info is None:
             info = infos[w] = _word_info(w, gaz, heads)
         g, head_len, named = info
-        if g is not None and sb[s] == 1 and (trimmed or eb[e] == 1):
+        if g is not None and sb[s] == 1:
             out.append({"start": s, "end": e, "text": text[s:e], "name": g[0], "kind": g[1],
                         "rule_id": g[2], "priority": 2})
             accepted[e] = g[1]
             ends.append(e)
         if head_len:                                  # a head, or a known body that ends with one (英国外交部)
             hs = e - head_len
-            if not trimmed and eb[e] != 1:
-                continue                              # 部 in 部署, 局 in 局长
             if named and gaz_search(folded, max(0, hs - NAMED_REACH), hs) is None:
                 continue                              # 组织, 新闻 ...: no known name just before
             row = _from_head(hs, e, folded, words, rules, accepted, ends)
@@ -419,9 +428,9 @@ LEX_ARRAY_MIN = 1000        # below this, numpy's fixed costs outweigh the regex
 
 
 def _lexicon_trie(words) -> tuple | None:
-    """The lexicon as a trie walked from a word's LAST character: its edges {(node, char): node}
-    (the root is node 0) and which nodes end a word; and in small arrays over the 16-bit code
-    units (compact, as they are read at random and a document finds them cold): which ones
+    """The lexicon as a trie walked from a word's LAST character: each node's children {char:
+    node} (the root is node 0) and which nodes end a word; and in small arrays over the 16-bit
+    code units (compact, as they are read at random and a document finds them cold): which ones
     end a word, the root's child for each, each one's column, and the other edges as a flat
     table (node * width + column -> node, or -1). None when a word holds a character beyond
     U+FFFE (the regex then does the work)."""
@@ -443,7 +452,7 @@ def _lexicon_trie(words) -> tuple | None:
     for i, ch in enumerate(chars, 1):
         column[ord(ch)] = i
     width = len(chars) + 1
-    is_last = np.zeros(0x10000, dtype=np.uint8)
+    is_last = np.zeros(0x10000, dtype=bool)
     root = np.full(0x10000, -1, dtype=np.int16)
     table = np.full(len(ends_word) * width, -1, dtype=np.int16)
     for (node, ch), child in edges.items():
@@ -451,7 +460,10 @@ def _lexicon_trie(words) -> tuple | None:
             table[node * width + int(column[ord(ch)])] = child
         else:
             is_last[ord(ch)], root[ord(ch)] = 1, child
-    return edges, ends_word, is_last, root, column, table, width, np.array(ends_word, dtype=bool)
+    children: list[dict[str, int]] = [{} for _ in ends_word]
+    for (node, ch), child in edges.items():
+        children[node][ch] = child
+    return children, ends_word, is_last, root, column, table, width, np.array(ends_word, dtype=bool)
 
 
 def _code_units(folded: str) -> np.ndarray:
@@ -470,61 +482,53 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
     """_lexicon_found on arrays: every place whose character ends a word walks the trie leftwards
     (all places at once, one character per step), which gives the longest word ending at each
     place; then, right to left, a word is kept when it ends at or before the last one kept began
-    (the regex's scan of the reversed text)."""
-    edges, ends_word, is_last, root, column, table, width, ends_word_a = trie
+    (the regex's scan of the reversed text). (`take` and `nonzero` rather than fancy and boolean
+    indexing: the arrays are small, numpy's fixed cost per call is what counts.)"""
+    children, ends_word, is_last, root, column, table, width, ends_word_a = trie
     codes = _code_units(folded)
-    last = np.flatnonzero(is_last[codes])            # index of a word's last character
-    node = root[codes[last]].astype(np.int32)
-    length = np.where(ends_word_a[node], 1, 0)
+    last = is_last.take(codes, mode="wrap").nonzero()[0]    # a word's last character (codes < 0x10000: no wrap)
+    node = root.take(codes.take(last)).astype(np.int32)
+    length = ends_word_a.take(node).astype(np.int64)
     ids = np.arange(len(last))
     pos = last - 1                                    # the character to try next
     depth = 1
     while len(ids) >= FEW:
         if pos[0] < 0:                                # (sorted: only the first can be off the text)
             ids, node, pos = ids[1:], node[1:], pos[1:]
-        node = table[node * width + column[codes[pos]]].astype(np.int32)
-        hit = node >= 0
-        ids, node, pos = ids[hit], node[hit], pos[hit] - 1
+        node = table.take(node * width + column.take(codes.take(pos))).astype(np.int32)
+        hit = (node >= 0).nonzero()[0]
+        ids, node, pos = ids.take(hit), node.take(hit), pos.take(hit) - 1
         depth += 1
-        length[ids[ends_word_a[node]]] = depth
+        length[ids[ends_word_a.take(node)]] = depth
     for i, nd, p in zip(ids.tolist(), node.tolist(), pos.tolist()):    # the few long walks left
         d = depth
         while p >= 0:
-            nd = edges.get((nd, folded[p]))
+            nd = children[nd].get(folded[p])
             if nd is None:
                 break
             d += 1
             if ends_word[nd]:
                 length[i] = d
             p -= 1
-    has = np.flatnonzero(length)[::-1]               # right to left
-    if not len(has):
-        return []
-    e = last[has] + 1
-    s = e - length[has]
-    # a word ending at or before every earlier start is kept whatever was kept before it; only
-    # the others (a word ending inside a longer one) need the scan
-    sure = np.empty(len(e), dtype=bool)
-    sure[0] = True
-    sure[1:] = e[1:] <= np.minimum.accumulate(s)[:-1]
-    if not sure.all():
-        ss, es = s.tolist(), e.tolist()
-        for i in np.flatnonzero(~sure).tolist():
-            j = i - 1
-            while not sure[j]:
-                j -= 1                                # the last word kept before i
-            if es[i] <= ss[j]:
-                sure[i] = True
-        s, e = s[sure], e[sure]
-    return [(a, b, folded[a:b]) for a, b in zip(s.tolist(), e.tolist())]
+    has = length.nonzero()[0]
+    found, begin = [], len(folded)
+    for e, n in zip((last.take(has) + 1).tolist()[::-1], length.take(has).tolist()[::-1]):   # right to left
+        if e <= begin:
+            begin = e - n
+            found.append((begin, e, folded[begin:e]))
+    return found
 
 
 def _titles(folded: str, text: str, rules: dict, out: list) -> None:
     """Newspapers written as a title after their country: 加拿大《国家邮报》."""
     countries, longest, title = rules["title_countries"], rules["title_country_max"], rules["title_rx"]
+    lasts = rules["title_country_last"]
     done = 0                                          # where the last title ended
     q = folded.find("《")
     while q >= 0:
+        if q <= done or folded[q - 1] not in lasts:
+            q = folded.find("《", max(q + 1, done))
+            continue                                  # (most 《 follow no country: a cheap test)
         for p in range(max(done, q - longest), q):   # the longest country ending at 《 (a name
             if folded[p:q] in countries:              # holds no 《, so only this 《 can follow it)
                 m = title.match(folded, q)
@@ -542,8 +546,9 @@ def _overlapped(found: list, folded: str, words: _Words, rules: dict) -> None:
     name ending inside it. For such heads (rules: overlap_heads), look again for the longest
     name ending inside the head, and add it in place (found runs right to left)."""
     risky = rules["overlap_heads"]
-    if not any(h in folded for h in risky):
-        return                                        # (a quick test: most texts hold none)
+    if risky.isdisjoint([w for _, _, w in found]):
+        return                                        # (a quick test: most texts hold none; the
+                                                      # words' hashes are reused later)
     n = len(folded)
     rev = None
     extra = []
@@ -582,10 +587,11 @@ def _from_head(hs: int, he: int, folded: str, words: _Words, rules: dict, accept
     """The candidate ending with the head folded[hs:he] (the caller checked that the head ends a
     word, or a word straddling its end was cut off, and that a `named` head follows a known
     name), if a real name part stands before it."""
-    if rules["not_after_rx"].match(folded, he):
+    first = rules["not_after_first"]
+    if (first is None or folded[he:he + 1] in first) and rules["not_after_rx"].match(folded, he):
         return None                                   # ... 大会, ... 工程: an event or programme
-    k = words.sb.rfind(1, 0, hs + 1)                 # the word holding the head's start
-    if k < 0 or words.eb.find(1, k + 1) <= hs or (k < hs and folded[k:he] in rules["stop"]):
+    k = hs if words.sb[hs] == 1 else words.sb.rfind(1, 0, hs)    # the word holding the head's start
+    if k < 0 or k < hs and (words.eb.find(1, k + 1) <= hs or folded[k:he] in rules["stop"]):
         return None                                   # a blank; 主办, 举办: a verb, not a head
     loose, strict = _left_edge(k, hs, he, folded, words, rules, accepted)
     if strict is not None and loose < strict and _starts_anchored(folded[strict:hs], rules["loose_anchor"]):
@@ -614,24 +620,24 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
     ordinal_from = None                               # where the name starts when ordinals open it
     s = sb.rfind(1, 0, k)                             # the word before, by its start
     while s >= 0:
-        e = eb.find(1, s + 1)
-        c = folded[s]
-        if e != pos or he - s > MAX_NAME_CHARS or not ("\u3400" <= c <= "\u9fff" or "a" <= c <= "z" or "A" <= c <= "Z"
-                                                        or "0" <= c <= "9"):
-            break                                     # a gap, punctuation, a quote (a name holds Han, letters, digits)
+        # no word starts between s and pos, so the word at s ends at pos unless a gap follows it
+        if eb[pos] != 1 or he - s > MAX_NAME_CHARS:
+            break                                     # a gap; too long
+        e = pos
         w = folded[s:e]
         flags = flags_of.get(w)
         if flags is None:
             flags = _set_word_flags(w, flags_of, rules)
-        count, hard, soft, ordinal, cross = flags
-        if count:
-            break                                     # 八大, 十项: counts are not names
+        other, count, hard, soft, ordinal, cross = flags
+        if other or count:
+            break                                     # punctuation, a quote; 八大, 十项: counts are not names
         if hard or (soft and not ordinal and not _fragment(s, e, sb, eb)):
             jump = _inner_across(s, folded, rules)   # 经济和信息化: 和 inside an inner part
             if jump is not None:
-                s = sb.rfind(1, 0, jump + 1)          # the word at the jump, then the one before it
                 pos = jump
-                s = sb.rfind(1, 0, s) if s >= 0 else -1
+                if sb[jump] != 1:
+                    break                             # the jump lands inside a word
+                s = sb.rfind(1, 0, jump)              # the word before the jump
                 continue
             if hard:
                 break
@@ -656,7 +662,8 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
         pos += 1                                      # 23日|中国共产党: 日 is the date, not Japan
     if ordinal_from is not None and pos < ordinal_from:
         pos = ordinal_from                            # a name does not open with 第十四届
-    if folded.startswith(rules["not_opening"], pos):
+    first = rules["not_opening_first"]
+    if (first is None or folded[pos] in first) and folded.startswith(rules["not_opening"], pos):
         j = words.containing(pos)
         je = eb.find(1, j + 1) if j is not None else 0
         if j is not None and folded[pos:je] in rules["not_opening"] and je < hs and \
@@ -666,9 +673,12 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
 
 
 def _set_word_flags(w: str, cache: dict, rules) -> tuple:
-    """What the left edge needs to know of a word, computed once per word: (a count such as
-    八大, a hard stop, a soft stop, an ordinal such as 第十四届, a word a loose edge may cross)."""
-    flags = cache[w] = (rules["hard_rx"].fullmatch(w) is not None, w in rules["hard_stop"], w in rules["stop"],
+    """What the left edge needs to know of a word, computed once per word: (a word opening with
+    punctuation or a quote (a name holds Han, letters, digits), a count such as 八大, a hard
+    stop, a soft stop, an ordinal such as 第十四届, a word a loose edge may cross)."""
+    c = w[0]
+    other = not ("\u3400" <= c <= "\u9fff" or "a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9")
+    flags = cache[w] = (other, rules["hard_rx"].fullmatch(w) is not None, w in rules["hard_stop"], w in rules["stop"],
                         rules["name_rx"].fullmatch(w) is not None, w in rules["cross"])
     return flags
 
@@ -797,7 +807,7 @@ def _only_generic(start: int, end: int, words: _Words, generic: set) -> bool:
     """The words of folded[start:end] (a name part, by jieba's boundaries) are one or more,
     all generic."""
     sb, eb, folded = words.sb, words.eb, words.folded
-    s = sb.find(1, start)
+    s = start if sb[start] == 1 else sb.find(1, start)
     any_word = False
     while s >= 0:
         e = eb.find(1, s + 1)
@@ -806,7 +816,7 @@ def _only_generic(start: int, end: int, words: _Words, generic: set) -> bool:
         if folded[s:e] not in generic:
             return False
         any_word = True
-        s = sb.find(1, s + 1)
+        s = e if sb[e] == 1 else sb.find(1, e)        # (no word starts inside the word at s)
     return any_word
 
 
@@ -857,17 +867,14 @@ def _name_document(rows: list[dict], folded: str, rules: dict) -> None:
     """Bare forms take the document's province / city; short forms take a full name given in
     the same document (三峡集团 -> 中国长江三峡集团有限公司)."""
     bare = [r for r in rows if r.pop("bare", False)]
-    if bare:
-        province = _most_frequent(rules["province_rx"], folded, rules["province_of"])
-        city = _most_frequent(rules["city_rx"], folded, rules["city_of"],
-                              [r["text"][: r["text"].index("市") + 1] for r in rows
-                               if "市" in r["text"][2:6] and not r.get("bare")])
-        for r in bare:
-            form = r["name"]
-            if "{province}" in form:
-                r["name"] = form.replace("{province}", province) if province else r["text"]
-            elif "{city}" in form:
-                r["name"] = form.replace("{city}", city) if city else r["text"]
+    places: dict[str, str | None] = {}                # a slot's place, found when a form needs it
+    for r in bare:
+        form = r["name"]
+        slot = "{province}" if "{province}" in form else "{city}" if "{city}" in form else None
+        if slot is not None:
+            if slot not in places:
+                places[slot] = _document_place(slot, rows, folded, rules)
+            r["name"] = form.replace(slot, places[slot]) if places[slot] else r["text"]
     full = {r["name"] for r in rows if r["kind"] == "company" and r["name"].endswith(("有限公司", "有限责任公司"))}
     if full:
         for r in rows:
@@ -878,6 +885,14 @@ def _name_document(rows: list[dict], folded: str, rules: dict) -> None:
                                                                    and 2 * len(short) >= len(_core(f, rules)))):
                         r["name"] = f
                         break
+
+
+def _document_place(slot: str, rows: list[dict], folded: str, rules) -> str | None:
+    """The province or the city most often named in the document (a scan of the whole text)."""
+    if slot == "{province}":
+        return _most_frequent(rules["province_rx"], folded, rules["province_of"])
+    return _most_frequent(rules["city_rx"], folded, rules["city_of"],
+                          [r["text"][: r["text"].index("市") + 1] for r in rows if "市" in r["text"][2:6]])
 
 
 def _core(full: str, rules) -> str:
