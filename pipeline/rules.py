@@ -277,9 +277,10 @@ _SHARED_FLAGS = re.M | re.S | re.X          # not re.I: the two case foldings di
 
 def _stdlib_twin(source: str, flags: int) -> re.Pattern | None:
     """The same pattern for stdlib `re`, where both modules read it alike: no \\d \\w \\s \\b
-    \\p{..} (their Unicode tables differ), no flag `re` lacks, and `re` compiles it (fixed-width
-    look-behind ...). None otherwise."""
-    if flags & ~_SHARED_FLAGS or _TABLE_ESCAPES.search(source.replace("\\\\", "")):
+    \\p{..} (their Unicode tables differ), no [[:alpha:]] (a POSIX class to `regex`, a set to
+    `re`), no flag `re` lacks, and `re` compiles it (fixed-width look-behind ...). None otherwise."""
+    plain = source.replace("\\\\", "")
+    if flags & ~_SHARED_FLAGS or _TABLE_ESCAPES.search(plain) or "[[:" in plain:   # POSIX class
         return None
     try:
         return re.compile(source, flags)
