@@ -10,11 +10,13 @@ unchanged, by a streaming merge over the previous (doc_id-sorted) tables.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import hashlib
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import time
 from collections import defaultdict
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .batch import Packed, first_row, result_tables
+from .batch import Packed, Spilled, first_row, result_tables, spill_folder
 from .process import Engine, error_result
 from .rules import DEFAULT_RULES_DIR
 from .write import PreviousRows, TableWriter
@@ -103,6 +105,10 @@ def _work_batch(paths: list[str]) -> Packed:
     secs["tables"] = secs.get("tables", 0.0) + dt_
     secs["total"] += dt_
     return packed
+
+
+def _work_batch_spilled(folder: str, paths: list[str]) -> Spilled:
+    return Spilled(_work_batch(paths), folder)
 
 
 def process_batch(paths: list[str], rules_dir: str, reference, segmenter: str) -> Packed:
@@ -266,9 +272,13 @@ def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
     else:
         pool = mp.get_context("spawn").Pool(jobs, initializer=_init_worker,
                                             initargs=(str(opts.rules_dir), opts.reference, opts.segmenter))
-    with pool:
-        for packed in pool.imap(_work_batch, batches):
-            yield from packed.documents()
+    folder = spill_folder()
+    try:
+        with pool:
+            for spilled in pool.imap(functools.partial(_work_batch_spilled, str(folder)), batches):
+                yield from spilled.load().documents()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def make_batches(paths: list[Path], jobs: int) -> list[list[str]]:

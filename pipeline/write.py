@@ -40,11 +40,12 @@ WRITE_OPTIONS = {
 PENDING = 4              # row groups handed to the writer thread and not yet written, at most
 
 
-def _remove_stale(out_dir: Path) -> None:
-    """Temporary folders left by killed runs (their process is gone) are removed."""
-    for d in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
+def remove_stale(folder: Path, prefix: str) -> None:
+    """Temporary folders `<prefix><pid>-...` in folder left by killed runs (their process is
+    gone) are removed."""
+    for d in folder.glob(f"{prefix}*"):
         try:
-            pid = int(d.name.rsplit(".tmp-", 1)[1].split("-", 1)[0])
+            pid = int(d.name[len(prefix):].split("-", 1)[0])
             os.kill(pid, 0)              # still running: leave it alone
         except ProcessLookupError:
             shutil.rmtree(d, ignore_errors=True)
@@ -61,7 +62,7 @@ class TableWriter:
         self.partitioned = partitioned
         self.parts: dict[str, int] = {t: 0 for t in TABLES}
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(self.out_dir)
+        remove_stale(self.out_dir.parent, f".{self.out_dir.name}.tmp-")
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.tmp-{os.getpid()}-",
                                          dir=self.out_dir.parent))
         self.buffers: dict[str, list[pa.Table]] = {t: [] for t in TABLES}

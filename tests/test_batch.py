@@ -2,7 +2,9 @@
 document, exactly the rows each document had (the parent slices batches sent by workers)."""
 from __future__ import annotations
 
-from pipeline.batch import Packed, first_row, result_tables
+import os
+
+from pipeline.batch import Packed, Spilled, first_row, result_tables
 from pipeline.process import error_result
 from pipeline.records import TABLES
 
@@ -34,3 +36,30 @@ def test_rows_come_back_sorted_within_a_document(engine):
     (doc, _), = Packed([(result, {})]).documents()
     starts = [r["start"] for r in doc["quantities"].to_pylist()]
     assert len(starts) >= 2 and starts == sorted(starts)
+
+
+def test_a_spilled_batch_comes_back_whole_and_leaves_no_file(engine, tmp_path):
+    import pickle
+    results = [(engine.process_text(t, f"d{i}"), {"total": 0.1 * i}) for i, t in enumerate(TEXTS)]
+    packed = Packed(results)
+    spilled = pickle.loads(pickle.dumps(Spilled(packed, str(tmp_path))))   # as it crosses the pool
+    assert len(list(tmp_path.iterdir())) == len(TABLES)                    # one file per table
+    back = spilled.load()
+    assert not list(tmp_path.iterdir())                      # unlinked once mapped
+    for t in TABLES:
+        assert back.tables[t].equals(packed.tables[t]), t
+    assert [d[0]["tokens"].to_pylist() for d in back.documents()] == \
+        [d[0]["tokens"].to_pylist() for d in packed.documents()]
+
+
+def test_spill_folders_of_dead_runs_are_removed(tmp_path):
+    import subprocess
+    import sys
+    from pipeline import batch
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale, live = tmp_path / f"pipeline-spill-{dead}-x", tmp_path / f"pipeline-spill-{os.getpid()}-y"
+    stale.mkdir()
+    live.mkdir()
+    new = batch.spill_folder(tmp_path)
+    assert not stale.exists() and live.exists() and new.parent == tmp_path
