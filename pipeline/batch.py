@@ -105,23 +105,33 @@ class Spilled:
 
     def __init__(self, packed: Packed, folder: str):
         self.counts, self.seconds, self.doc_ids = packed.counts, packed.seconds, packed.doc_ids
-        fd, base = tempfile.mkstemp(dir=folder)
-        os.close(fd)
-        self.files = {}
-        for t, table in packed.tables.items():
-            path = self.files[t] = f"{base}.{t}"
-            with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
-                w.write_table(table)
-        os.unlink(base)
+        self.files, self.inline = {}, None
+        try:
+            fd, base = tempfile.mkstemp(dir=folder)
+            os.close(fd)
+            os.unlink(base)
+            for t, table in packed.tables.items():
+                path = self.files[t] = f"{base}.{t}"
+                with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+                    w.write_table(table)
+        except OSError:                  # shared memory full (a small /dev/shm): through the pipe
+            self._unlink()
+            self.files, self.inline = {}, packed.tables
 
     def load(self) -> Packed:
         packed = Packed.__new__(Packed)
         packed.counts, packed.seconds, packed.doc_ids = self.counts, self.seconds, self.doc_ids
-        packed.tables = {}
-        for t, path in self.files.items():
-            packed.tables[t] = pa.ipc.open_file(pa.memory_map(path)).read_all()
-            os.unlink(path)
+        packed.tables = self.inline or {t: pa.ipc.open_file(pa.memory_map(p)).read_all()
+                                        for t, p in self.files.items()}
+        self._unlink()
         return packed
+
+    def _unlink(self) -> None:
+        for path in self.files.values():
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 def spill_folder(root: Path | None = None) -> Path:

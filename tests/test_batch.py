@@ -63,3 +63,12 @@ def test_spill_folders_of_dead_runs_are_removed(tmp_path):
     live.mkdir()
     new = batch.spill_folder(tmp_path)
     assert not stale.exists() and live.exists() and new.parent == tmp_path
+
+
+def test_a_batch_that_cannot_spill_goes_through_the_pipe(engine, tmp_path):
+    import pickle
+    packed = Packed([(engine.process_text(TEXTS[0], "d0"), {})])
+    spilled = pickle.loads(pickle.dumps(Spilled(packed, str(tmp_path / "missing"))))
+    assert spilled.inline is not None and not spilled.files
+    back = spilled.load()
+    assert all(back.tables[t].equals(packed.tables[t]) for t in TABLES)
