@@ -13,7 +13,8 @@ anchored, in priority order, with one call to an alternation of all rules (a ran
 that is then excluded falls back to the rules after it). In that alternation each rule is
 preceded by a guard derived from its own pattern (_guard: qty.range needs a range sign right
 after the number and unit characters), which fails the rare structures in one step. Every
-pattern runs with rules.Pattern's timeout; at load each pattern is also run on adversarial
+pattern runs under rules.Pattern's time limit (the trigger and the alternation through their
+stdlib `re` twins under a batch run's watchdog); at load each pattern is also run on adversarial
 strings and one that backtracks badly is refused with its file and rule. Per candidate, the
 exclusions that can apply are looked up by unit and number class (_plans), not re-tested.
 Where the time goes (400 corpus documents): the trigger scan about half, the alternation a
@@ -56,7 +57,7 @@ class Unit:
 @dataclass
 class Rule:
     id: str
-    pat: Pattern         # the rule compiled with `regex`: matched (with its timeout) at scanner hits
+    pat: Pattern         # the rule compiled with `regex`: matched (under its time limit) at scanner hits
     rx: re.Pattern       # the same pattern in stdlib `re`: the load-time probe and group names
     priority: int
     unit: str | None     # a unit fixed by the rule (百分之五十 -> %)

@@ -1,9 +1,9 @@
 """A batch run: find the inputs, process them (worker processes or Dask), write the tables.
 
 Documents flow through in doc_id order: a pool maps the per-document function over batches of
-paths (ordered `imap`; see `batches` for their sizes); a worker sends a batch back as one Arrow table per output
-table (batch.py), the parent slices it per document and the writer appends each document to
-row-group buffers, so nothing holds the whole corpus. An incremental rerun reuses the previous rows of
+paths (ordered `imap`; `make_batches` sizes them); a worker hands a batch back as one Arrow
+table per output table, in shared memory (batch.Spilled), the parent slices it per document and
+the writer appends each document to row-group buffers, so nothing holds the whole corpus. An incremental rerun reuses the previous rows of
 every document whose content hash, rules fingerprint, pipeline version and settings are
 unchanged, by a streaming merge over the previous (doc_id-sorted) tables.
 """

@@ -68,7 +68,8 @@ def compile_rules(data: LDict, path) -> dict:
     r["role_re"] = role
     after = _trie(r["presence_verbs"] + r["speech_verbs"])
     # Patterns built here from word lists (a prefix tree of literals) and fixed code cannot
-    # backtrack catastrophically: plain `regex`, no timeout (it costs more than most matches).
+    # backtrack catastrophically: plain `regex`, no per-call timeout (it costs more than most
+    # matches; a batch run's watchdog still covers them).
     # A pattern holding a rule's own regex (`reporter_label`, `speech_frame` …) is a `Pattern`.
     # role + name in running text (lead, participant lists), anchored on the title ending; the
     # role's start is found by scanning back to punctuation (`_role_start`). Stdlib `re` skips
