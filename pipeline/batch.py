@@ -9,11 +9,13 @@ every row, half the bytes sent); each document's slice gets it back.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from .records import SCHEMAS, SORT_KEYS, TABLES, sort_rows
@@ -54,6 +56,7 @@ class Packed:
         self.counts = [{t: _len(r.get(t, [])) for t in TABLES} for r, _ in results]
         self.seconds = [s for _, s in results]
         self.doc_ids = [r["documents"][0]["doc_id"] for r, _ in results]
+        self._at = None                # row offsets of each document per table, on first use
         self.tables = {}
         for t in TABLES:
             parts = [p for p in (r.get(t, []) for r, _ in results) if _len(p)]
@@ -70,18 +73,26 @@ class Packed:
     def __len__(self) -> int:
         return len(self.counts)
 
+    def rows(self, a: int, z: int) -> dict[str, pa.Table]:
+        """Documents a..z-1 as one result: each table a zero-copy slice of the batch's, the tokens
+        with their doc_id column back. A run of documents goes to the writer in one piece:
+        per-document slices cost the parent a slice, a doc_id column and a buffer entry each."""
+        at = self._starts()
+        out = {t: self.tables[t].slice(at[t][a], at[t][z] - at[t][a]) for t in TABLES}
+        ids = pa.array(self.doc_ids[a:z], pa.string())
+        which = np.repeat(np.arange(z - a), [c["tokens"] for c in self.counts[a:z]])
+        out["tokens"] = out["tokens"].add_column(0, _DOC_ID, ids.take(which))
+        return out
+
     def documents(self):
         """(result, seconds) per document: result maps each table to a zero-copy slice."""
-        offsets = {t: 0 for t in TABLES}
-        for doc_id, counts, secs in zip(self.doc_ids, self.counts, self.seconds):
-            result = {}
-            for t in TABLES:
-                result[t] = self.tables[t].slice(offsets[t], counts[t])
-                offsets[t] += counts[t]
-            n = counts["tokens"]
-            result["tokens"] = result["tokens"].add_column(
-                0, _DOC_ID, pa.repeat(pa.scalar(doc_id, pa.string()), n))
-            yield result, secs
+        for i, secs in enumerate(self.seconds):
+            yield self.rows(i, i + 1), secs
+
+    def _starts(self) -> dict[str, list[int]]:
+        if self._at is None:
+            self._at = {t: [0, *itertools.accumulate(c[t] for c in self.counts)] for t in TABLES}
+        return self._at
 
 
 _DOC_ID = SCHEMAS["tokens"].field("doc_id")
@@ -121,6 +132,7 @@ class Spilled:
     def load(self) -> Packed:
         packed = Packed.__new__(Packed)
         packed.counts, packed.seconds, packed.doc_ids = self.counts, self.seconds, self.doc_ids
+        packed._at = None
         packed.tables = self.inline or {t: pa.ipc.open_file(pa.memory_map(p)).read_all()
                                         for t, p in self.files.items()}
         self._unlink()

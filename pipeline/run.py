@@ -202,22 +202,44 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
     gc.freeze()
     try:
         fresh = _results(todo, engine, jobs, opts)
+        # Fresh documents arrive as batches (Packed); a run of them goes to the writer in one
+        # piece, cut only where a reused document or an error row has to go in between.
+        batch, drows, i, run_from = None, [], 0, 0
+
+        def write_run() -> None:
+            nonlocal run_from
+            if batch is not None and run_from < i:
+                writer.add(batch.rows(run_from, i))
+            run_from = i
+
         for path in paths:
             if str(path) in reuse:
-                result, secs = prev_rows.take(reuse[str(path)]), {}
+                write_run()
+                result = prev_rows.take(reuse[str(path)])
+                drow = first_row(result["documents"])
             else:
-                result, secs = next(fresh)
-            for k, v in secs.items():
-                seconds[k] += v
-            drow = first_row(result["documents"])
+                if batch is None or i == len(batch):
+                    write_run()
+                    batch, i, run_from = next(fresh), 0, 0
+                    drows = batch.tables["documents"].to_pylist()
+                    for secs in batch.seconds:
+                        for k, v in secs.items():
+                            seconds[k] += v
+                drow, result = drows[i], None       # written with its run, unless replaced
             if drow["doc_id"] in seen_ids:          # two files, one stem: keep the first
+                if result is None:                  # a fresh one: its run ends before it
+                    write_run()
+                    i = run_from = i + 1
                 result = result_tables(error_result(
                     path, f"{path}: doc_id {drow['doc_id']!r} is already used by "
                           f"{seen_ids[drow['doc_id']]}; rename one of the files"))
                 drow = first_row(result["documents"])
             else:
                 seen_ids[drow["doc_id"]] = str(path)
-            writer.add(result)
+                if result is None:
+                    i += 1                          # it joins the run
+            if result is not None:
+                writer.add(result)
             docs_meta.append({"doc_id": drow["doc_id"], "path": str(path), "sha256": drow["sha256"],
                               "status": drow["status"]})
             if drow["status"] != "ok":
@@ -225,6 +247,7 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
                 if opts.fail_fast:
                     raise DocumentFailed(drow["error"])
             bar.step()
+        write_run()
         manifest = {
             **key,
             "jieba_version": _jieba_version(),
@@ -254,18 +277,17 @@ def _jieba_version() -> str:
 
 
 def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
-    """(result tables, stage seconds) per document, in input order."""
+    """The documents' results as Packed batches, in input order."""
     global _ENGINE
     if opts.engine == "dask":
         from .dask_engine import dask_results
-        for packed in dask_results(paths, opts):
-            yield from packed.documents()
+        yield from dask_results(paths, opts)
         return
     _ENGINE = engine              # this process, and forked workers, use the engine built here
     batches = make_batches(paths, jobs)
     if jobs == 1 or len(batches) < 2:
         for b in batches:
-            yield from _work_batch(b).documents()
+            yield _work_batch(b)
         return
     if "fork" in mp.get_all_start_methods():
         pool = mp.get_context("fork").Pool(jobs)     # inherits _ENGINE: no start-up per worker
@@ -276,7 +298,7 @@ def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
     try:
         with pool:
             for spilled in pool.imap(functools.partial(_work_batch_spilled, str(folder)), batches):
-                yield from spilled.load().documents()
+                yield spilled.load()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -131,6 +131,26 @@ def test_duplicate_doc_id_is_an_error_row(tmp_path):
     assert [d["status"] for d in docs] == ["ok", "error"] and "already used" in docs[1]["error"]
 
 
+def test_duplicate_inside_a_batch_cuts_the_run_only_there(tmp_path):
+    """A duplicate between fresh documents of one batch: the others' rows are exactly those of a
+    run without it, in order, and the duplicate is one error row."""
+    texts = {"a": "2024年3月5日，甲公司营收增长5%。", "same": "今年增长5%。", "z": "去年12月，乙集团投资3亿元。"}
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+    for stem, text in texts.items():
+        (tmp_path / "x" / f"{stem}.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "y" / "same.txt").write_text("明年投资8亿元。", encoding="utf-8")
+    run([tmp_path / "x"], tmp_path / "alone", RunOptions(jobs=1, progress=False))
+    run([tmp_path / "x", tmp_path / "y"], tmp_path / "both", RunOptions(jobs=1, progress=False))
+    alone, both = read_tables(tmp_path / "alone"), read_tables(tmp_path / "both")
+    for t in TABLES:
+        if t != "documents":
+            assert both[t] == alone[t], t
+    docs = pq.read_table(tmp_path / "both" / "documents.parquet").to_pylist()
+    assert [(d["doc_id"], d["status"]) for d in docs] == [("a", "ok"), ("same", "ok"), ("same", "error"), ("z", "ok")]
+    assert docs[2]["path"].endswith("y/same.txt")
+
+
 @pytest.mark.slow
 def test_sigkill_leaves_previous_outputs_intact(tmp_path, corpus_dir):
     """A killed run leaves the previous tables, or (killed after its commit, while the process
