@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from operator import itemgetter
 
 import numpy as np
 import regex
@@ -343,8 +344,9 @@ class _Words:
 # --- extraction ----------------------------------------------------------------------------------
 def extract(doc: Doc, rules: dict) -> None:
     rows = _candidates(doc.folded, doc.text, doc.tokens, rules)
+    doc_id = doc.doc_id
     for row in rows:
-        row["doc_id"] = doc.doc_id
+        row["doc_id"] = doc_id
     doc.rows.setdefault(TABLE, []).extend(rows)
 
 
@@ -376,6 +378,8 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
     accepted: dict[int, str] = {}                     # end -> kind of names accepted so far
     ends: list[int] = []                              # the same ends, in text order
     out: list[dict] = []
+    bare: list[dict] = []                             # rows of bare forms, and of companies, in
+    companies: list[dict] = []                        # text order (for _name_document)
     found = _lexicon_found(folded, rules)
     _overlapped(found, folded, words, rules)
     straddle, straddle_last = rules["straddle_rx"].match, rules["straddle_last"]
@@ -392,8 +396,10 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
             info = infos[w] = _word_info(w, gaz, heads)
         g, head_len, named = info
         if g is not None and sb[s] == 1:
-            out.append({"start": s, "end": e, "text": text[s:e], "name": g[0], "kind": g[1],
-                        "rule_id": g[2], "priority": 2})
+            row = {"start": s, "end": e, "text": text[s:e], "name": g[0], "kind": g[1], "rule_id": g[2], "priority": 2}
+            out.append(row)
+            if g[1] == "company":
+                companies.append(row)
             accepted[e] = g[1]
             ends.append(e)
         if head_len:                                  # a head, or a known body that ends with one (英国外交部)
@@ -404,13 +410,17 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
             if row:
                 row["text"] = text[row["start"]:e]
                 out.append(row)
+                if "bare" in row:
+                    bare.append(row)
+                if row["kind"] == "company":
+                    companies.append(row)
                 if e not in accepted:
                     ends.append(e)
                 accepted[e] = row["kind"]
     if "《" in folded:
         _titles(folded, text, rules, out)
-    if out:
-        _name_document(out, folded, rules)
+    if bare or companies:
+        _name_document(out, bare, companies, folded, rules)
     return out
 
 
@@ -431,11 +441,12 @@ LEX_ARRAY_MIN = 1000        # below this, numpy's fixed costs outweigh the regex
 def _lexicon_trie(words) -> tuple | None:
     """The lexicon as a trie walked from a word's LAST character: each node's children {char:
     node} (the root is node 0) and the word each node ends (None: none; the same str objects
-    for every document, their hashes computed once); and in small arrays
-    over the 16-bit code units (compact, as they are read at random and a document finds them
-    cold): which ones end a word, the root's child for each, each one's column, the other edges
-    as a flat table (node * width + column -> node, or -1). None when a word holds a character
-    beyond U+FFFE (the regex then does the work)."""
+    for every document, their hashes computed once); and in arrays over the 16-bit code units:
+    which ones end a word, the root's child for each and each one's column (both as intp: the
+    walk indexes with them, and `take` would convert other index types at every call), and the
+    other edges as a flat int16 table (node * width + column -> node, or -1; compact, as it is
+    read at random and a document finds it cold). None when a word holds a character beyond
+    U+FFFE (the regex then does the work)."""
     edges: dict[tuple[int, str], int] = {}
     word_of: list[str | None] = [None]
     for w in sorted(set(words)):
@@ -450,12 +461,12 @@ def _lexicon_trie(words) -> tuple | None:
     chars = sorted({ch for (node, ch) in edges if node})
     if len(word_of) >= 32767 or any(ord(ch) >= 0xFFFF for _, ch in edges):
         return None
-    column = np.zeros(0x10000, dtype=np.int16)
+    column = np.zeros(0x10000, dtype=np.intp)
     for i, ch in enumerate(chars, 1):
         column[ord(ch)] = i
     width = len(chars) + 1
     is_last = np.zeros(0x10000, dtype=bool)
-    root = np.full(0x10000, -1, dtype=np.int16)
+    root = np.full(0x10000, -1, dtype=np.intp)
     table = np.full(len(word_of) * width, -1, dtype=np.int16)
     for (node, ch), child in edges.items():
         if node:
@@ -488,16 +499,16 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
     one kept began (the regex's scan of the reversed text). (`take` and `nonzero` rather than
     fancy and boolean indexing: the arrays are small, numpy's fixed cost per call is what counts.)"""
     children, word_of, is_last, root, column, table, width, ends_word = trie
-    codes = _code_units(folded)
+    codes = _code_units(folded).astype(np.intp)       # (indices: `take` would convert them at every call)
     last = is_last.take(codes, mode="wrap").nonzero()[0]    # a word's last character (codes < 0x10000: no wrap)
-    node = root.take(codes.take(last)).astype(np.int32)
+    node = root.take(codes.take(last))
     best = np.where(ends_word.take(node), node, 0)    # the node of the longest word so far (0: none)
     ids = np.arange(len(last))
     pos = last - 1                                    # the character to try next
     while len(ids) >= FEW:
         if pos[0] < 0:                                # (sorted: only the first can be off the text)
             ids, node, pos = ids[1:], node[1:], pos[1:]
-        node = table.take(node * width + column.take(codes.take(pos))).astype(np.int32)
+        node = table.take(node * width + column.take(codes.take(pos))).astype(np.intp)
         hit = (node >= 0).nonzero()[0]
         ids, node, pos = ids.take(hit), node.take(hit), pos.take(hit) - 1
         word = ends_word.take(node)
@@ -542,12 +553,15 @@ def _titles(folded: str, text: str, rules: dict, out: list) -> None:
         q = folded.find("《", max(q + 1, done))
 
 
+_WORD = itemgetter(2)
+
+
 def _overlapped(found: list, folded: str, words: _Words, rules: dict) -> None:
     """The trie's matches do not overlap: a head inside a word (国会 in 联合国|会员国) hides the
     name ending inside it. For such heads (rules: overlap_heads), look again for the longest
     name ending inside the head, and add it in place (found runs right to left)."""
     risky = rules["overlap_heads"]
-    if risky.isdisjoint([w for _, _, w in found]):
+    if risky.isdisjoint(map(_WORD, found)):
         return                                        # (a quick test: most texts hold none; the
                                                       # words' hashes are reused later)
     n = len(folded)
@@ -895,22 +909,23 @@ def _canonical(span: str, rules: dict) -> str:
 
 
 # --- document-level naming -------------------------------------------------------------------
-def _name_document(rows: list[dict], folded: str, rules: dict) -> None:
+def _name_document(rows: list[dict], bare: list[dict], companies: list[dict], folded: str, rules: dict) -> None:
     """Bare forms take the document's province / city; short forms take a full name given in
-    the same document (三峡集团 -> 中国长江三峡集团有限公司)."""
-    bare = [r for r in rows if r.pop("bare", False)]
+    the same document (三峡集团 -> 中国长江三峡集团有限公司). `bare`, `companies`: those of the
+    rows, in text order."""
     places: dict[str, str | None] = {}                # a slot's place, found when a form needs it
     for r in bare:
+        del r["bare"]
         form = r["name"]
         slot = "{province}" if "{province}" in form else "{city}" if "{city}" in form else None
         if slot is not None:
             if slot not in places:
                 places[slot] = _document_place(slot, rows, folded, rules)
             r["name"] = form.replace(slot, places[slot]) if places[slot] else r["text"]
-    full = {r["name"] for r in rows if r["kind"] == "company" and r["name"].endswith(("有限公司", "有限责任公司"))}
+    full = {r["name"] for r in companies if r["name"].endswith(("有限公司", "有限责任公司"))}
     if full:
-        for r in rows:
-            if r["kind"] == "company" and r["name"] not in full and r["name"] == r["text"]:
+        for r in companies:
+            if r["name"] not in full and r["name"] == r["text"]:
                 for f in sorted(full, key=len):
                     short = r["name"]
                     if len(f) > len(short) + 1 and (short in f or (short[0] == f[0] and _subsequence(short, f)
