@@ -16,10 +16,10 @@ All candidates go to the resolve stage, which keeps the longest of overlapping o
 """
 from __future__ import annotations
 
-import bisect
 import os
 import re
 from collections import Counter
+from operator import itemgetter
 
 import numpy as np
 import regex
@@ -113,11 +113,11 @@ def compile_rules(data: LDict, path) -> dict:
     more_verbs = set(expect_str_list(e["verbs"], ew, "verbs"))
     r["stop"] = (jstop - name_words) | set(expect_str_list(e["stop_words"], ew, "stop_words")) | more_verbs
     r["cross"] = (jverbs - name_words) | more_verbs
-    r["name_rx"] = Pattern(e["name_pattern"], ew).rx
+    r["name_pat"] = Pattern(e["name_pattern"], ew, stdlib=True)
     r["not_opening"] = tuple(expect_str_list(e["not_opening"], ew, "not_opening"))
     r["not_opening_first"] = _first_chars(r["not_opening"])
     r["generic"] = set(expect_str_list(e["generic"], ew, "generic"))
-    r["hard_rx"] = Pattern(e["hard_pattern"], ew).rx
+    r["hard_pat"] = Pattern(e["hard_pattern"], ew, stdlib=True)
     r["hard_stop"] = set(expect_str_list(e["stop_words"], ew, "stop_words")) | \
         set(expect_str_list(e["hard_chars"], ew, "hard_chars"))
 
@@ -291,14 +291,16 @@ def compile_rules(data: LDict, path) -> dict:
     # anchors: what makes a weak head's name part a real name
     # jieba's organisation words that end with a head (财政经济委员会): a whole body
     r["bodies"] = {b for b in r["bodies"] if _head_suffix(b, heads)}
-    r["anchor_words"] = places | prefixes | set(gaz) | janchor
+    r["anchor_words"] = _Openers(places | prefixes | set(gaz) | janchor)
     suffix_alt = "|".join(re.escape(x) for x in sorted(suffixes, key=len, reverse=True))
     r["place_rx"] = re.compile(f".{{2,7}}?(?:{suffix_alt})")
-    r["loose_anchor"] = places | prefixes | set(gaz) | {a for a in janchor if a.endswith(tuple(suffixes))}
+    r["loose_anchor"] = _Openers(places | prefixes | set(gaz) | {a for a in janchor if a.endswith(tuple(suffixes))})
     r["canon_cache"] = {}
     r["judge_cache"] = {}
     r["word_flags"] = {}
-    r["word_info"] = {}                          # lexicon word -> _word_info (bounded by the lexicon)
+    lexicon = set(gaz) | set(heads)
+    r["word_info"] = {x: _word_info(x, gaz, heads) for x in lexicon}    # (cut-off words added: bounded)
+    r["straddle_last"] = {x for x in lexicon if x[-1] in r["straddle_first"]}
     r["legal_forms"] = ("集团股份有限公司", "集团有限公司", "股份有限公司", "有限责任公司", "有限公司")
     return r
 
@@ -342,8 +344,9 @@ class _Words:
 # --- extraction ----------------------------------------------------------------------------------
 def extract(doc: Doc, rules: dict) -> None:
     rows = _candidates(doc.folded, doc.text, doc.tokens, rules)
+    doc_id = doc.doc_id
     for row in rows:
-        row["doc_id"] = doc.doc_id
+        row["doc_id"] = doc_id
     doc.rows.setdefault(TABLE, []).extend(rows)
 
 
@@ -375,13 +378,15 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
     accepted: dict[int, str] = {}                     # end -> kind of names accepted so far
     ends: list[int] = []                              # the same ends, in text order
     out: list[dict] = []
+    bare: list[dict] = []                             # rows of bare forms, and of companies, in
+    companies: list[dict] = []                        # text order (for _name_document)
     found = _lexicon_found(folded, rules)
     _overlapped(found, folded, words, rules)
-    straddle, straddle_first = rules["straddle_rx"].match, rules["straddle_first"]
+    straddle, straddle_last = rules["straddle_rx"].match, rules["straddle_last"]
     gaz_search = rules["gaz_search_rx"].search
     infos, sb, eb = rules["word_info"], words.sb, words.eb
     for s, e, w in reversed(found):                   # left to right: earlier names are known
-        trimmed = w[-1] in straddle_first and straddle(folded, e - 1) is not None
+        trimmed = w in straddle_last and straddle(folded, e - 1) is not None
         if trimmed:                                   # 人民日报社|论: 社论 is the word, the name is 人民日报
             w, e = w[:-1], e - 1
         elif eb[e] != 1:
@@ -391,8 +396,10 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
             info = infos[w] = _word_info(w, gaz, heads)
         g, head_len, named = info
         if g is not None and sb[s] == 1:
-            out.append({"start": s, "end": e, "text": text[s:e], "name": g[0], "kind": g[1],
-                        "rule_id": g[2], "priority": 2})
+            row = {"start": s, "end": e, "text": text[s:e], "name": g[0], "kind": g[1], "rule_id": g[2], "priority": 2}
+            out.append(row)
+            if g[1] == "company":
+                companies.append(row)
             accepted[e] = g[1]
             ends.append(e)
         if head_len:                                  # a head, or a known body that ends with one (英国外交部)
@@ -403,13 +410,17 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
             if row:
                 row["text"] = text[row["start"]:e]
                 out.append(row)
+                if "bare" in row:
+                    bare.append(row)
+                if row["kind"] == "company":
+                    companies.append(row)
                 if e not in accepted:
                     ends.append(e)
                 accepted[e] = row["kind"]
     if "《" in folded:
         _titles(folded, text, rules, out)
-    if out:
-        _name_document(out, folded, rules)
+    if bare or companies:
+        _name_document(out, bare, companies, folded, rules)
     return out
 
 
@@ -429,41 +440,44 @@ LEX_ARRAY_MIN = 1000        # below this, numpy's fixed costs outweigh the regex
 
 def _lexicon_trie(words) -> tuple | None:
     """The lexicon as a trie walked from a word's LAST character: each node's children {char:
-    node} (the root is node 0) and which nodes end a word; and in small arrays over the 16-bit
-    code units (compact, as they are read at random and a document finds them cold): which ones
-    end a word, the root's child for each, each one's column, and the other edges as a flat
-    table (node * width + column -> node, or -1). None when a word holds a character beyond
+    node} (the root is node 0) and the word each node ends (None: none; the same str objects
+    for every document, their hashes computed once); and in arrays over the 16-bit code units:
+    which ones end a word, the root's child for each and each one's column (both as intp: the
+    walk indexes with them, and `take` would convert other index types at every call), and the
+    other edges as a flat int16 table (node * width + column -> node, or -1; compact, as it is
+    read at random and a document finds it cold). None when a word holds a character beyond
     U+FFFE (the regex then does the work)."""
     edges: dict[tuple[int, str], int] = {}
-    ends_word = [False]
+    word_of: list[str | None] = [None]
     for w in sorted(set(words)):
         node = 0
         for ch in reversed(w):
             child = edges.get((node, ch))
             if child is None:
-                child = edges[(node, ch)] = len(ends_word)
-                ends_word.append(False)
+                child = edges[(node, ch)] = len(word_of)
+                word_of.append(None)
             node = child
-        ends_word[node] = True
+        word_of[node] = w
     chars = sorted({ch for (node, ch) in edges if node})
-    if len(ends_word) >= 32767 or any(ord(ch) >= 0xFFFF for _, ch in edges):
+    if len(word_of) >= 32767 or any(ord(ch) >= 0xFFFF for _, ch in edges):
         return None
-    column = np.zeros(0x10000, dtype=np.int16)
+    column = np.zeros(0x10000, dtype=np.intp)
     for i, ch in enumerate(chars, 1):
         column[ord(ch)] = i
     width = len(chars) + 1
     is_last = np.zeros(0x10000, dtype=bool)
-    root = np.full(0x10000, -1, dtype=np.int16)
-    table = np.full(len(ends_word) * width, -1, dtype=np.int16)
+    root = np.full(0x10000, -1, dtype=np.intp)
+    table = np.full(len(word_of) * width, -1, dtype=np.int16)
     for (node, ch), child in edges.items():
         if node:
             table[node * width + int(column[ord(ch)])] = child
         else:
             is_last[ord(ch)], root[ord(ch)] = 1, child
-    children: list[dict[str, int]] = [{} for _ in ends_word]
+    children: list[dict[str, int]] = [{} for _ in word_of]
     for (node, ch), child in edges.items():
         children[node][ch] = child
-    return children, ends_word, is_last, root, column, table, width, np.array(ends_word, dtype=bool)
+    ends_word = np.array([w is not None for w in word_of], dtype=bool)
+    return children, word_of, is_last, root, column, table, width, ends_word
 
 
 def _code_units(folded: str) -> np.ndarray:
@@ -481,41 +495,39 @@ FEW = 60                    # below this many places still walking, Python's dic
 def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]]:
     """_lexicon_found on arrays: every place whose character ends a word walks the trie leftwards
     (all places at once, one character per step), which gives the longest word ending at each
-    place; then, right to left, a word is kept when it ends at or before the last one kept began
-    (the regex's scan of the reversed text). (`take` and `nonzero` rather than fancy and boolean
-    indexing: the arrays are small, numpy's fixed cost per call is what counts.)"""
-    children, ends_word, is_last, root, column, table, width, ends_word_a = trie
-    codes = _code_units(folded)
+    place (its node); then, right to left, a word is kept when it ends at or before the last
+    one kept began (the regex's scan of the reversed text). (`take` and `nonzero` rather than
+    fancy and boolean indexing: the arrays are small, numpy's fixed cost per call is what counts.)"""
+    children, word_of, is_last, root, column, table, width, ends_word = trie
+    codes = _code_units(folded).astype(np.intp)       # (indices: `take` would convert them at every call)
     last = is_last.take(codes, mode="wrap").nonzero()[0]    # a word's last character (codes < 0x10000: no wrap)
-    node = root.take(codes.take(last)).astype(np.int32)
-    length = ends_word_a.take(node).astype(np.int64)
+    node = root.take(codes.take(last))
+    best = np.where(ends_word.take(node), node, 0)    # the node of the longest word so far (0: none)
     ids = np.arange(len(last))
     pos = last - 1                                    # the character to try next
-    depth = 1
     while len(ids) >= FEW:
         if pos[0] < 0:                                # (sorted: only the first can be off the text)
             ids, node, pos = ids[1:], node[1:], pos[1:]
-        node = table.take(node * width + column.take(codes.take(pos))).astype(np.int32)
+        node = table.take(node * width + column.take(codes.take(pos))).astype(np.intp)
         hit = (node >= 0).nonzero()[0]
         ids, node, pos = ids.take(hit), node.take(hit), pos.take(hit) - 1
-        depth += 1
-        length[ids[ends_word_a.take(node)]] = depth
+        word = ends_word.take(node)
+        best[ids[word]] = node[word]
     for i, nd, p in zip(ids.tolist(), node.tolist(), pos.tolist()):    # the few long walks left
-        d = depth
         while p >= 0:
             nd = children[nd].get(folded[p])
             if nd is None:
                 break
-            d += 1
-            if ends_word[nd]:
-                length[i] = d
+            if word_of[nd] is not None:
+                best[i] = nd
             p -= 1
-    has = length.nonzero()[0]
+    has = best.nonzero()[0]
     found, begin = [], len(folded)
-    for e, n in zip((last.take(has) + 1).tolist()[::-1], length.take(has).tolist()[::-1]):   # right to left
+    for e, nd in zip((last.take(has) + 1).tolist()[::-1], best.take(has).tolist()[::-1]):   # right to left
         if e <= begin:
-            begin = e - n
-            found.append((begin, e, folded[begin:e]))
+            w = word_of[nd]                           # (no slice of the text: a str whose hash is known)
+            begin = e - len(w)
+            found.append((begin, e, w))
     return found
 
 
@@ -541,12 +553,15 @@ def _titles(folded: str, text: str, rules: dict, out: list) -> None:
         q = folded.find("《", max(q + 1, done))
 
 
+_WORD = itemgetter(2)
+
+
 def _overlapped(found: list, folded: str, words: _Words, rules: dict) -> None:
     """The trie's matches do not overlap: a head inside a word (国会 in 联合国|会员国) hides the
     name ending inside it. For such heads (rules: overlap_heads), look again for the longest
     name ending inside the head, and add it in place (found runs right to left)."""
     risky = rules["overlap_heads"]
-    if risky.isdisjoint([w for _, _, w in found]):
+    if risky.isdisjoint(map(_WORD, found)):
         return                                        # (a quick test: most texts hold none; the
                                                       # words' hashes are reused later)
     n = len(folded)
@@ -678,9 +693,16 @@ def _set_word_flags(w: str, cache: dict, rules) -> tuple:
     stop, a soft stop, an ordinal such as 第十四届, a word a loose edge may cross)."""
     c = w[0]
     other = not ("\u3400" <= c <= "\u9fff" or "a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9")
-    flags = cache[w] = (other, rules["hard_rx"].fullmatch(w) is not None, w in rules["hard_stop"], w in rules["stop"],
-                        rules["name_rx"].fullmatch(w) is not None, w in rules["cross"])
+    flags = cache[w] = (other, _fullmatch(rules["hard_pat"], w), w in rules["hard_stop"], w in rules["stop"],
+                        _fullmatch(rules["name_pat"], w), w in rules["cross"])
     return flags
+
+
+def _fullmatch(pat: Pattern, w: str) -> bool:
+    try:
+        return pat.hot("fullmatch", w)(w) is not None
+    except TimeoutError:
+        raise pat.timeout_error() from None
 
 
 def _fragment(s: int, e: int, sb: bytes, eb: bytes) -> bool:
@@ -693,11 +715,30 @@ def _fragment(s: int, e: int, sb: bytes, eb: bytes) -> bool:
     return left or right
 
 
-def _starts_anchored(part: str, words: set) -> bool:
+class _Openers:
+    """A set of words, and for their first two characters the lengths (2 to 8) of those words:
+    most text opens with no word of the set, which one lookup tells."""
+
+    __slots__ = ("words", "lengths")
+
+    def __init__(self, words: set):
+        self.words = words
+        lengths: dict[str, set] = {}
+        for w in words:
+            if 2 <= len(w) <= 8:
+                lengths.setdefault(w[:2], set()).add(w)
+        self.lengths = {k: tuple(sorted({len(w) for w in v})) for k, v in lengths.items()}
+
+
+def _starts_anchored(part: str, openers: _Openers) -> bool:
     """The part opens with one of the words (set lookups: a big regex alternation is slower)."""
     if len(part) == 1:
-        return part in words                          # 日 in 日外务省: a one-character country
-    return any(part[:n] in words for n in range(2, min(len(part), 8) + 1))
+        return part in openers.words                  # 日 in 日外务省: a one-character country
+    lengths = openers.lengths.get(part[:2])
+    if lengths is None:
+        return False
+    words = openers.words
+    return any(part[:n] in words for n in lengths if n <= len(part))
 
 
 def _inner_across(s: int, folded: str, rules) -> int | None:
@@ -717,16 +758,21 @@ def _judge(start: int, hs: int, he: int, folded: str, rules, words, accepted, en
     hangs on the span, its head and the kinds of the names accepted inside it (`ends`: their
     ends, in text order), so it is cached; only the word check of the name part (jieba's cut
     differs by context) is done every time."""
-    inner = ends[bisect.bisect_right(ends, start):bisect.bisect_right(ends, hs)]
-    kinds = tuple([accepted[x] for x in sorted(inner)]) if inner else ()
-    span, head = folded[start:he], folded[hs:he]      # (the span may start inside the head: 报 after 日)
-    key = (span, head, kinds)
+    i = len(ends)                                     # (ends ascend; the span is near their end)
+    while i and ends[i - 1] > hs:
+        i -= 1
+    j = i
+    while j and ends[j - 1] > start:
+        j -= 1
+    kinds = tuple([accepted[x] for x in ends[j:i]]) if j < i else ()
+    span = folded[start:he]                           # (the span may start inside the head: 报 after 日)
+    key = (span, he - hs, kinds)
     cache = rules["judge_cache"]
     verdict = cache.get(key, _MISS)
     if verdict is _MISS:
         if len(cache) > 20_000:          # bounded: memory must not grow with the corpus
             cache.clear()
-        verdict = cache[key] = _verdict(span, head, kinds, rules)
+        verdict = cache[key] = _verdict(span, folded[hs:he], kinds, rules)
     if verdict is None:
         return None
     name, kind, rid, bare = verdict
@@ -754,7 +800,7 @@ def _verdict(span: str, head: str, inner_kinds: tuple, rules) -> tuple | None:
         return None                                   # 驻港总领馆: whose consulates? not a name
     if not name_part or name_part in rules["generic"] or (name_part in rules["stop"] and name_part not in rules["places"]):
         return None
-    if len(name_part) == 1 and name_part not in rules["anchor_words"]:
+    if len(name_part) == 1 and name_part not in rules["anchor_words"].words:
         return None                                   # 省报, 该部 ...
     if not place_alone and name_part in rules["places"]:
         return None                                   # 中国公司, 美国公司: a kind of firm, not a name
@@ -863,22 +909,23 @@ def _canonical(span: str, rules: dict) -> str:
 
 
 # --- document-level naming -------------------------------------------------------------------
-def _name_document(rows: list[dict], folded: str, rules: dict) -> None:
+def _name_document(rows: list[dict], bare: list[dict], companies: list[dict], folded: str, rules: dict) -> None:
     """Bare forms take the document's province / city; short forms take a full name given in
-    the same document (三峡集团 -> 中国长江三峡集团有限公司)."""
-    bare = [r for r in rows if r.pop("bare", False)]
+    the same document (三峡集团 -> 中国长江三峡集团有限公司). `bare`, `companies`: those of the
+    rows, in text order."""
     places: dict[str, str | None] = {}                # a slot's place, found when a form needs it
     for r in bare:
+        del r["bare"]
         form = r["name"]
         slot = "{province}" if "{province}" in form else "{city}" if "{city}" in form else None
         if slot is not None:
             if slot not in places:
                 places[slot] = _document_place(slot, rows, folded, rules)
             r["name"] = form.replace(slot, places[slot]) if places[slot] else r["text"]
-    full = {r["name"] for r in rows if r["kind"] == "company" and r["name"].endswith(("有限公司", "有限责任公司"))}
+    full = {r["name"] for r in companies if r["name"].endswith(("有限公司", "有限责任公司"))}
     if full:
-        for r in rows:
-            if r["kind"] == "company" and r["name"] not in full and r["name"] == r["text"]:
+        for r in companies:
+            if r["name"] not in full and r["name"] == r["text"]:
                 for f in sorted(full, key=len):
                     short = r["name"]
                     if len(f) > len(short) + 1 and (short in f or (short[0] == f[0] and _subsequence(short, f)
