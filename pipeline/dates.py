@@ -54,6 +54,7 @@ class Source:
     label: str
     region: str
     pat: Pattern
+    needs: tuple | None = None     # as Rule.needs: a region without them is not searched
 
 
 # --- compiling the rule file ----------------------------------------------------------------------
@@ -161,7 +162,8 @@ def _reference(d, w: Where, expand) -> dict:
         check_keys(s, sw, required=("id", "label", "region", "pattern"), optional=("examples", "counter", "note"))
         check_examples(s, sw, FIELDS)
         expect_enum(s["region"], REGIONS, sw, "region")
-        sources.append(Source(s["id"], s["label"], s["region"], Pattern(expand(s["pattern"], sw), sw)))
+        source = expand(s["pattern"], sw)
+        sources.append(Source(s["id"], s["label"], s["region"], Pattern(source, sw), _needs(required_literals(source))))
     return {"head": expect(d["head_chars"], int, rw, "head_chars"),
             "tail": expect(d["tail_chars"], int, rw, "tail_chars"),
             "year": Pattern(d["year"], rw), "sources": sources}
@@ -355,7 +357,7 @@ def anchored_matches(match, text: str, anchor: tuple):
                 end = m.end()
 
 
-def may_match(rule: Rule, text: str) -> bool:
+def may_match(rule: Rule | Source, text: str) -> bool:
     """False when `text` lacks every string a match of the rule must contain. A literal
     search cannot backtrack, so it needs no timeout; one character: str `in` is faster still."""
     if rule.needs is None:
@@ -382,7 +384,7 @@ class LiteralGate:
         self.lut = np.zeros(0x10000, np.uint8)
         for ch, i in index.items():
             self.lut[ord(ch)] = i
-        # id(rule) -> (rule, ((codes, search or None when the codes are exact), ...)); a code
+        # id(rule) -> (rule, ((set of codes, search or None when the codes are exact), ...)); a code
         # is -i for character i alone, i * n + j for the pair (i, j). A rule it does not know
         # (a list changed after compiling) is decided by may_match.
         self.tests = {}
@@ -393,7 +395,7 @@ class LiteralGate:
                     ids = [index[ch] for ch in lit]
                     codes = (-ids[0],) if len(ids) == 1 else tuple(a * self.n + b for a, b in zip(ids, ids[1:]))
                     tests.append((codes, rx if len(lit) > 2 else None))
-                self.tests[id(r)] = (r, tuple(tests))
+                self.tests[id(r)] = (r, tuple((frozenset(codes), rx) for codes, rx in tests))
         used = {c for _, t in self.tests.values() for codes, _ in t for c in codes}
         self.pairs = np.array(sorted(c for c in used if c > 0), np.int64)
         self.singles = np.array(sorted(-c for c in used if c < 0), np.int64)
@@ -418,17 +420,21 @@ class LiteralGate:
         out.update((-self.singles[singles[self.singles]]).tolist())
         return out
 
-    def runs(self, rule: Rule, text: str, present: set[int]) -> bool:
-        """may_match(rule, text), decided on present(text)."""
-        if rule.needs is None:
-            return True
-        known = self.tests.get(id(rule))
-        if known is None or known[0] is not rule:
-            return may_match(rule, text)
-        for codes, rx in known[1]:
-            if all(c in present for c in codes) and (rx is None or rx.search(text) is not None):
-                return True
-        return False
+    def runnable(self, rules: list[Rule], text: str) -> list[Rule]:
+        """The rules that may match text (may_match), decided on one present(text)."""
+        if not self.ok:
+            return [r for r in rules if may_match(r, text)]
+        present, out = self.present(text), []
+        for rule in rules:
+            known = self.tests.get(id(rule))
+            if rule.needs is None:
+                out.append(rule)
+            elif known is None or known[0] is not rule:
+                if may_match(rule, text):
+                    out.append(rule)
+            elif any(codes <= present and (rx is None or rx.search(text) is not None) for codes, rx in known[1]):
+                out.append(rule)
+        return out
 
 
 # --- numbers --------------------------------------------------------------------------------------
@@ -528,11 +534,7 @@ def _candidates(doc: Doc, rules: dict) -> list:
     spans = doc.main_spans()
     starts = [s for s, _ in spans]
     right, add = bisect.bisect_right, cands.append
-    gate = rules["gate"]
-    present = gate.present(folded) if gate.ok else None
-    for rule in rules["rules"]:
-        if not (gate.runs(rule, folded, present) if present is not None else may_match(rule, folded)):
-            continue
+    for rule in rules["gate"].runnable(rules["rules"], folded):
         # the compiled pattern's own finditer under Pattern's time limit (no generator in between)
         try:
             for m in (rule.pat.hot("finditer", folded)(folded) if rule.anchor is None else
@@ -727,7 +729,7 @@ def find_reference(doc: Doc, rules: dict) -> None:
                "tail": doc.folded[-cfg["tail"]:]}
     for src in cfg["sources"]:
         text = regions[src.region]
-        m = src.pat.search(text) if text else None
+        m = src.pat.search(text) if text and may_match(src, text) else None
         if m is None or not m.group("month") or not m.group("day"):
             continue
         year, where = (int(m.group("year")), "") if m.group("year") else _year_nearby(cfg, text, m, title, regions)
