@@ -581,11 +581,16 @@ def _select(cands: list) -> list:
     of overlapping ones (a choice there never affects another run)."""
     kept, run, run_end = [], [], -1
     for c in sorted(cands, key=_START):
-        if c[0] >= run_end and run:
-            _settle(run, kept)
-            run = []
-        run.append(c)
-        run_end = max(run_end, c[1]) if len(run) > 1 else c[1]
+        if c[0] >= run_end:                               # c starts a run: settle the last one
+            if len(run) == 1:
+                kept.append(run[0])                       # most runs: no call
+            elif run:
+                _settle(run, kept)
+            run, run_end = [c], c[1]
+        else:
+            run.append(c)
+            if c[1] > run_end:
+                run_end = c[1]
     if run:
         _settle(run, kept)
     return kept
@@ -675,8 +680,9 @@ ANY, SAME_BLOCK, NEARBY = 0, 1, 2
 
 
 def _meaning(key: tuple, c, rules: dict) -> tuple:
-    """(Expr, is a range, reads the previous date, anchors later ones, how far back it looks)
-    of a candidate, cached across documents by what it depends on (_key)."""
+    """(Expr, is a range, reads the previous date, anchors later ones, how far back it looks,
+    its values by reference date when it does not read the previous one) of a candidate,
+    cached across documents by what it depends on (_key)."""
     cache = rules["parsed"]
     hit = cache.get(key)
     if hit is None:
@@ -689,11 +695,12 @@ def _meaning(key: tuple, c, rules: dict) -> tuple:
         # several stories the previous date may belong to another one (then: the reference)
         back = SAME_BLOCK if expr.day is not None and expr.month is None else \
             NEARBY if expr.day_from == R.PREV else ANY
-        hit = cache[key] = (expr, _is_range(g), expr.reads_prev, expr.anchors, back)
+        hit = cache[key] = (expr, _is_range(g), expr.reads_prev, expr.anchors, back, {})
     return hit
 
 
 CACHE_SIZE = 20_000         # bounded: memory must not grow with the number of documents
+BY_REF_SIZE = 4             # values kept per parsed candidate (one reference date per document)
 
 
 def _value(key: tuple, expr: R.Expr, ref, prev, rules: dict) -> R.Value:
@@ -720,17 +727,21 @@ def extract(doc: Doc, rules: dict) -> None:
         s, e, rule, m, left = c
         key = (rule.id, m.groups(), None if left is None else _key(left))
         hit = parsed.get(key)
-        expr, is_range, reads_prev, anchors, back = hit if hit is not None else _meaning(key, c, rules)
+        expr, is_range, reads_prev, anchors, back, by_ref = hit if hit is not None else _meaning(key, c, rules)
         block = right(block_starts, s)
         if not reads_prev:                                # the value depends on the reference only
-            p, vkey = None, (key, ref)
+            v = by_ref.get(ref)                           # (kept with the parse: no second hashing of key)
+            if v is None:
+                if len(by_ref) >= BY_REF_SIZE:
+                    by_ref.clear()
+                v = by_ref[ref] = R.resolve(expr, ref, None)
         else:
             usable = back == ANY or block == prev_block or (back == NEARBY and s - prev_end <= reach)
             p = prev if usable else None
             vkey = (key, ref, p)
-        v = resolved.get(vkey)
-        if v is None:
-            v = _value(vkey, expr, ref, p, rules)
+            v = resolved.get(vkey)
+            if v is None:
+                v = _value(vkey, expr, ref, p, rules)
         if anchors and v.start is not None:
             prev, prev_block, prev_end = v, block, e
         # qualifier() can only find a word when one of these characters touches the span
