@@ -459,8 +459,11 @@ class LiteralGate:
             elif known is None or known[0] is not rule:
                 if may_match(rule, text):
                     out.append(rule)
-            elif any(codes <= present and (rx is None or rx.search(text) is not None) for codes, rx in known[1]):
-                out.append(rule)
+            else:
+                for codes, rx in known[1]:
+                    if codes <= present and (rx is None or rx.search(text) is not None):
+                        out.append(rule)
+                        break
         return out
 
 
