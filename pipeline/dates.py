@@ -45,6 +45,8 @@ class Rule:
     priority: int
     joins: frozenset[str]          # how compose() joins it to its neighbour (see JOINS)
     needs: tuple | None = None     # strings one of which every match contains (see may_match)
+    anchor: tuple | None = None    # where matches can start (see anchor), when that is faster
+    names: tuple = ()              # (group name, index in match.groups()), as groupdict() orders them
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Source:
     label: str
     region: str
     pat: Pattern
+    needs: tuple | None = None     # as Rule.needs: a region without them is not searched
 
 
 # --- compiling the rule file ----------------------------------------------------------------------
@@ -73,7 +76,9 @@ def compile_rules(data: LDict, path) -> dict:
         joins = frozenset(expect_enum(j, ("year", "dated", "day", "clock"), rw, "joins")
                           for j in expect(r.get("joins", []), list, rw, "joins"))
         source = expand(expect(r["pattern"], str, rw, "pattern"), rw)
-        rules.append(Rule(r["id"], Pattern(source, rw), prio, joins, _needs(required_literals(source))))
+        needs, pat = required_literals(source), Pattern(source, rw)
+        rules.append(Rule(r["id"], pat, prio, joins, _needs(needs), _use_anchor(source, needs),
+                          tuple((name, i - 1) for name, i in pat.groupindex.items())))
     return {"rules": rules, "lex": lex, "anaphor_reach": expect(data["anaphor_reach"], int, w, "anaphor_reach"),
             "gate": LiteralGate(rules),
             "reference": _reference(data["reference"], w, expand),
@@ -159,7 +164,8 @@ def _reference(d, w: Where, expand) -> dict:
         check_keys(s, sw, required=("id", "label", "region", "pattern"), optional=("examples", "counter", "note"))
         check_examples(s, sw, FIELDS)
         expect_enum(s["region"], REGIONS, sw, "region")
-        sources.append(Source(s["id"], s["label"], s["region"], Pattern(expand(s["pattern"], sw), sw)))
+        source = expand(s["pattern"], sw)
+        sources.append(Source(s["id"], s["label"], s["region"], Pattern(source, sw), _needs(required_literals(source))))
     return {"head": expect(d["head_chars"], int, rw, "head_chars"),
             "tail": expect(d["tail_chars"], int, rw, "tail_chars"),
             "year": Pattern(d["year"], rw), "sources": sources}
@@ -174,14 +180,23 @@ GATE_MAX = 16        # a rule needing one of more strings than this is simply ru
 GATE_SEARCHES = 6    # more strings than this that share a character: the character is tested
 
 
-def required_literals(source: str) -> tuple[str, ...] | None:
-    """Strings one of which every match of `source` contains, or None when none are known."""
+def _parse_plain(source: str):
+    """The stdlib parse of `source` with groups unnamed and backreferences as `.*` (enough to
+    read literals off it), or None when it cannot be read that way."""
     src = regex.sub(r"\(\?P=\w+\)", "(?s:.*)", regex.sub(r"\(\?P<\w+>", "(?:", source))
     try:
         parsed = sre_parse.parse(src)
-    except Exception:                                     # syntax only `regex` knows: no gate
+    except Exception:                                     # syntax only `regex` knows
         return None
     if parsed.state.flags & sre_parse.SRE_FLAG_IGNORECASE:
+        return None
+    return parsed
+
+
+def required_literals(source: str) -> tuple[str, ...] | None:
+    """Strings one of which every match of `source` contains, or None when none are known."""
+    parsed = _parse_plain(source)
+    if parsed is None:
         return None
     exact, req = _seq(parsed)
     best = _better(_better(None, exact), req)
@@ -268,7 +283,112 @@ def _needs(lits: tuple[str, ...] | None) -> tuple | None:
     return tuple((x, regex.compile(regex.escape(x)) if len(x) > 1 else None) for x in lits)
 
 
-def may_match(rule: Rule, text: str) -> bool:
+# --- where a match can start ----------------------------------------------------------------------
+# The `regex` module skips quickly to a leading literal, but scans a leading character class or
+# alternation (19|20, 今年|去年, [01]?\d时) at 30-90 instructions a character. When every match
+# holds one of a few literals at an offset from its start known to a character or two, str.find
+# finds the literals and the pattern is tried only at the starts they allow: the same matches
+# as finditer (leftmost first, no overlap) for a fraction of the cost. Read off the pattern.
+ANCHOR_STRINGS = 8       # at most this many literals to find
+ANCHOR_SPREAD = 2        # at most this many more starts than one per literal found
+ANCHOR_FINDS = 4         # at most this many str.find passes
+# and at most this many strings: the rules with more (今年 去年 …, 今天 昨天 …) match often,
+# and a Python call per match loses to regex's own finditer in seconds (not in callgrind's
+# instruction count, which overstates the scan)
+ANCHOR_WORDS = 4
+
+
+def anchor(source: str) -> tuple[tuple[str, ...], int, int] | None:
+    """(strings, lo, hi): every match of `source` has one of the strings at an offset in
+    [lo, hi] from its start. The cheapest of those read off the leading items, or None."""
+    parsed = _parse_plain(source)
+    if parsed is None:
+        return None
+    found: list = []
+    _anchors(parsed.data, parsed.state, 0, 0, found)
+    if not found:
+        return None
+    # cost: starts to try per hit, times the literals; a literal one character longer is
+    # taken as about eight times rarer
+    _, lo, hi, strings = min(((hi - lo + 1) * len(ex) / 8 ** (min(map(len, ex)) - 1), lo, hi, tuple(sorted(ex)))
+                             for lo, hi, ex in found)
+    return strings, lo, hi
+
+
+def _use_anchor(source: str, needs) -> tuple | None:
+    """(lo, hi, finds) for a pattern that `regex` cannot skip through by itself: one with no
+    single literal every match holds (`regex` searches for such a literal first). See
+    _finds; each find is a pass over the text, so a few only."""
+    a = anchor(source) if needs is not None and len(needs) > 1 else None
+    if a is None:
+        return None
+    strings, lo, hi = a
+    finds = _finds(strings)
+    return (lo, hi, finds) if len(finds) <= ANCHOR_FINDS and len(strings) <= ANCHOR_WORDS else None
+
+
+def _finds(strings) -> tuple:
+    """((what str.find looks for, ((offset of it in the strings, their length, the strings),
+    ...) or None when it is the string), ...). Strings sharing a character (年 of 今年, 去年 …) are found by it: a search for
+    one character is several times faster than for two, and a slice tells which string it is."""
+    shared = set.intersection(*map(set, strings))
+    if not shared:
+        return tuple((x, None) for x in strings)          # None: what is found is the string
+    ch = min(shared)
+    places: dict = {}
+    for x in strings:
+        for j, c in enumerate(x):
+            if c == ch:
+                places.setdefault((j, len(x)), set()).add(x)
+    return ((ch, tuple((j, n, frozenset(xs)) for (j, n), xs in sorted(places.items()))),)
+
+
+def _anchors(items, state, lo: int, hi: int, found: list) -> None:
+    """Append (lo, hi, strings) for the items of a sequence starting at offsets [lo, hi]."""
+    run, run_at = None, (0, 0)                            # the strings consecutive items spell
+    for op, av in items:
+        if hi - lo > ANCHOR_SPREAD:
+            return
+        ex, _ = _node(op, av)
+        if ex is not None and run is not None and len(run) * len(ex) <= ANCHOR_STRINGS:
+            run = {a + b for a in run for b in ex}
+        else:
+            run, run_at = (ex, (lo, hi)) if ex is not None and len(ex) <= ANCHOR_STRINGS else (None, (0, 0))
+        if run and "" not in run:
+            found.append((*run_at, run))
+        if op is C.SUBPATTERN:
+            _anchors(av[3], state, lo, hi, found)
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] >= 1:
+            _anchors(av[2], state, lo, hi, found)
+        a, b = sre_parse.SubPattern(state, [(op, av)]).getwidth()
+        lo, hi = lo + a, hi + b
+
+
+def anchored_matches(match, text: str, anchor: tuple):
+    """What finditer yields, from `match` (the pattern's match method) tried only at the
+    starts the anchor allows, in order, from the end of the last match on."""
+    lo, hi, finds = anchor
+    starts = []
+    for lit, places in finds:
+        find, i = text.find, text.find(lit)
+        while i >= 0:
+            if places is None:
+                starts.extend(range(max(i - hi, 0), i - lo + 1))
+            else:
+                for j, n, strings in places:
+                    if i >= j and text[i - j:i - j + n] in strings:
+                        starts.extend(range(max(i - j - hi, 0), i - j - lo + 1))
+            i = find(lit, i + 1)
+    end = 0
+    for s in sorted(set(starts)) if len(starts) > 1 else starts:
+        if s >= end:
+            m = match(text, s)
+            if m is not None:
+                yield m
+                end = m.end()
+
+
+def may_match(rule: Rule | Source, text: str) -> bool:
     """False when `text` lacks every string a match of the rule must contain. A literal
     search cannot backtrack, so it needs no timeout; one character: str `in` is faster still."""
     if rule.needs is None:
@@ -295,7 +415,7 @@ class LiteralGate:
         self.lut = np.zeros(0x10000, np.uint8)
         for ch, i in index.items():
             self.lut[ord(ch)] = i
-        # id(rule) -> (rule, ((codes, search or None when the codes are exact), ...)); a code
+        # id(rule) -> (rule, ((set of codes, search or None when the codes are exact), ...)); a code
         # is -i for character i alone, i * n + j for the pair (i, j). A rule it does not know
         # (a list changed after compiling) is decided by may_match.
         self.tests = {}
@@ -306,7 +426,7 @@ class LiteralGate:
                     ids = [index[ch] for ch in lit]
                     codes = (-ids[0],) if len(ids) == 1 else tuple(a * self.n + b for a, b in zip(ids, ids[1:]))
                     tests.append((codes, rx if len(lit) > 2 else None))
-                self.tests[id(r)] = (r, tuple(tests))
+                self.tests[id(r)] = (r, tuple((frozenset(codes), rx) for codes, rx in tests))
         used = {c for _, t in self.tests.values() for codes, _ in t for c in codes}
         self.pairs = np.array(sorted(c for c in used if c > 0), np.int64)
         self.singles = np.array(sorted(-c for c in used if c < 0), np.int64)
@@ -331,17 +451,24 @@ class LiteralGate:
         out.update((-self.singles[singles[self.singles]]).tolist())
         return out
 
-    def runs(self, rule: Rule, text: str, present: set[int]) -> bool:
-        """may_match(rule, text), decided on present(text)."""
-        if rule.needs is None:
-            return True
-        known = self.tests.get(id(rule))
-        if known is None or known[0] is not rule:
-            return may_match(rule, text)
-        for codes, rx in known[1]:
-            if all(c in present for c in codes) and (rx is None or rx.search(text) is not None):
-                return True
-        return False
+    def runnable(self, rules: list[Rule], text: str) -> list[Rule]:
+        """The rules that may match text (may_match), decided on one present(text)."""
+        if not self.ok:
+            return [r for r in rules if may_match(r, text)]
+        present, out = self.present(text), []
+        for rule in rules:
+            known = self.tests.get(id(rule))
+            if rule.needs is None:
+                out.append(rule)
+            elif known is None or known[0] is not rule:
+                if may_match(rule, text):
+                    out.append(rule)
+            else:
+                for codes, rx in known[1]:
+                    if codes <= present and (rx is None or rx.search(text) is not None):
+                        out.append(rule)
+                        break
+        return out
 
 
 # --- numbers --------------------------------------------------------------------------------------
@@ -441,14 +568,11 @@ def _candidates(doc: Doc, rules: dict) -> list:
     spans = doc.main_spans()
     starts = [s for s, _ in spans]
     right, add = bisect.bisect_right, cands.append
-    gate = rules["gate"]
-    present = gate.present(folded) if gate.ok else None
-    for rule in rules["rules"]:
-        if not (gate.runs(rule, folded, present) if present is not None else may_match(rule, folded)):
-            continue
+    for rule in rules["gate"].runnable(rules["rules"], folded):
         # the compiled pattern's own finditer under Pattern's time limit (no generator in between)
         try:
-            for m in rule.pat.hot("finditer", folded)(folded):
+            for m in (rule.pat.hot("finditer", folded)(folded) if rule.anchor is None else
+                      anchored_matches(rule.pat.hot("match", folded), folded, rule.anchor)):
                 s, e = m.span()
                 i = right(starts, s) - 1
                 if i >= 0 and e <= spans[i][1]:
@@ -464,11 +588,16 @@ def _select(cands: list) -> list:
     of overlapping ones (a choice there never affects another run)."""
     kept, run, run_end = [], [], -1
     for c in sorted(cands, key=_START):
-        if c[0] >= run_end and run:
-            _settle(run, kept)
-            run = []
-        run.append(c)
-        run_end = max(run_end, c[1]) if len(run) > 1 else c[1]
+        if c[0] >= run_end:                               # c starts a run: settle the last one
+            if len(run) == 1:
+                kept.append(run[0])                       # most runs: no call
+            elif run:
+                _settle(run, kept)
+            run, run_end = [c], c[1]
+        else:
+            run.append(c)
+            if c[1] > run_end:
+                run_end = c[1]
     if run:
         _settle(run, kept)
     return kept
@@ -507,10 +636,17 @@ def _greedy(cands: list) -> list:
 def groups_of(c) -> dict:
     """The named groups of a candidate; a joined one has the set groups of both pieces."""
     if c[4] is None:
-        return c[3].groupdict()
+        return _groupdict(c)
     g = {k: v for k, v in groups_of(c[4]).items() if v}
-    g.update((k, v) for k, v in c[3].groupdict().items() if v)
+    g.update((k, v) for k, v in _groupdict(c).items() if v)
     return g
+
+
+def _groupdict(c) -> dict:
+    """match.groupdict() of a candidate, from groups(): `regex` first tries each name as a
+    group number and formats the TypeError it raises (about 2,000 instructions a name)."""
+    groups = c[3].groups()
+    return {name: groups[i] for name, i in c[2].names}
 
 
 def _key(c) -> tuple:
@@ -541,7 +677,7 @@ def _joinable(left, right) -> bool:
             lg = groups_of(left)
             if lk == "year":      # a bare year part only (not 2025年度, 2024—2026年) before a year-less piece
                 return not lg.get("edge") and not lg.get("year2") and \
-                    not any(right[3].groupdict().get(k) for k in _YEAR_KEYS)
+                    not any(_groupdict(right).get(k) for k in _YEAR_KEYS)
             return not lg.get("hour")
     return False
 
@@ -551,8 +687,9 @@ ANY, SAME_BLOCK, NEARBY = 0, 1, 2
 
 
 def _meaning(key: tuple, c, rules: dict) -> tuple:
-    """(Expr, is a range, reads the previous date, anchors later ones, how far back it looks)
-    of a candidate, cached across documents by what it depends on (_key)."""
+    """(Expr, is a range, reads the previous date, anchors later ones, how far back it looks,
+    its values by reference date when it does not read the previous one) of a candidate,
+    cached across documents by what it depends on (_key)."""
     cache = rules["parsed"]
     hit = cache.get(key)
     if hit is None:
@@ -565,11 +702,12 @@ def _meaning(key: tuple, c, rules: dict) -> tuple:
         # several stories the previous date may belong to another one (then: the reference)
         back = SAME_BLOCK if expr.day is not None and expr.month is None else \
             NEARBY if expr.day_from == R.PREV else ANY
-        hit = cache[key] = (expr, _is_range(g), expr.reads_prev, expr.anchors, back)
+        hit = cache[key] = (expr, _is_range(g), expr.reads_prev, expr.anchors, back, {})
     return hit
 
 
 CACHE_SIZE = 20_000         # bounded: memory must not grow with the number of documents
+BY_REF_SIZE = 4             # values kept per parsed candidate (one reference date per document)
 
 
 def _value(key: tuple, expr: R.Expr, ref, prev, rules: dict) -> R.Value:
@@ -596,17 +734,21 @@ def extract(doc: Doc, rules: dict) -> None:
         s, e, rule, m, left = c
         key = (rule.id, m.groups(), None if left is None else _key(left))
         hit = parsed.get(key)
-        expr, is_range, reads_prev, anchors, back = hit if hit is not None else _meaning(key, c, rules)
+        expr, is_range, reads_prev, anchors, back, by_ref = hit if hit is not None else _meaning(key, c, rules)
         block = right(block_starts, s)
         if not reads_prev:                                # the value depends on the reference only
-            p, vkey = None, (key, ref)
+            v = by_ref.get(ref)                           # (kept with the parse: no second hashing of key)
+            if v is None:
+                if len(by_ref) >= BY_REF_SIZE:
+                    by_ref.clear()
+                v = by_ref[ref] = R.resolve(expr, ref, None)
         else:
             usable = back == ANY or block == prev_block or (back == NEARBY and s - prev_end <= reach)
             p = prev if usable else None
             vkey = (key, ref, p)
-        v = resolved.get(vkey)
-        if v is None:
-            v = _value(vkey, expr, ref, p, rules)
+            v = resolved.get(vkey)
+            if v is None:
+                v = _value(vkey, expr, ref, p, rules)
         if anchors and v.start is not None:
             prev, prev_block, prev_end = v, block, e
         # qualifier() can only find a word when one of these characters touches the span
@@ -639,7 +781,7 @@ def find_reference(doc: Doc, rules: dict) -> None:
                "tail": doc.folded[-cfg["tail"]:]}
     for src in cfg["sources"]:
         text = regions[src.region]
-        m = src.pat.search(text) if text else None
+        m = src.pat.search(text) if text and may_match(src, text) else None
         if m is None or not m.group("month") or not m.group("day"):
             continue
         year, where = (int(m.group("year")), "") if m.group("year") else _year_nearby(cfg, text, m, title, regions)
