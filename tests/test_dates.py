@@ -158,3 +158,48 @@ def test_a_catastrophic_date_rule_fails_its_document_with_the_rule_named(monkeyp
     monkeypatch.setitem(eng.rules["dates"], "rules", [rule, evil])
     bad = eng.process_text("a" * 60 + "!", "bad")
     assert bad["documents"][0]["status"] == "error" and "date.evil" in bad["documents"][0]["error"]
+
+
+# --- anchored rules: the same matches as finditer ---------------------------------------------------
+def _anchored_rules(engine):
+    rules = [r for r in engine.rules["dates"]["rules"] if r.anchor is not None]
+    assert rules, "no date rule is anchored: the anchored path would go untested"
+    return rules
+
+
+_NOISE = ("0", "1", "2", "5", "9", "05", "12", "31", "2024", "1999", "19", "20", "-", "/", ".", ":", " ", "T",
+          "年", "月", "日", "号", "初", "底", "末", "今", "去", "同", "当", "次", "天", "，", "。")
+
+
+def test_anchored_matches_equal_finditer_on_corpus_and_noise(engine):
+    """A rule tried only where its anchor literals allow finds exactly what finditer finds: on
+    corpus text, and on random strings of the characters its matches are made of (dense
+    near-misses, overlapping and back-to-back candidates)."""
+    import random
+    texts = [Doc("c", r["text"]).folded for name in ("mfa_spokesperson.jsonl", "xwlb_daily.jsonl")
+             for r in corpus_records(name, 60)]
+    texts += ["2023-05-062023/05/06 20220924 19:00，1999.1.2.3 12019-01-01 2020.13.01 20201301 2020-1-1T08:30",
+              "今年初去年底同月当天次日当日同日次月今日去年年底年初初底末"]
+    rng = random.Random(11)
+    for rule in _anchored_rules(engine):
+        pieces = sorted({lit for lit, _ in rule.anchor[2]} | set(_NOISE))
+        noise = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))) for _ in range(600)]
+        for text in texts + noise:
+            want = [m.span() for m in rule.pat.rx.finditer(text)]
+            got = [m.span() for m in dates.anchored_matches(rule.pat.rx.match, text, rule.anchor)]
+            assert got == want, (rule.id, text[:80])
+
+
+@pytest.mark.parametrize("source,text", [
+    ("(?:19|20)\\d\\d年", "1999年2020年x19年201920年"),
+    ("(?<![0-9])(?:今|去|明)年(?:初|底)?", "今年去年底明年初今今年"),
+    ("[0-9]{1,2}(?:时|点)", "8时12点123时"),
+    ("(?:去|今)年今?", "今年今年去年今去年"),        # a match may end inside the next candidate
+])
+def test_anchor_read_off_a_pattern_gives_finditer_matches(source, text):
+    import regex
+    a = dates._use_anchor(source, dates.required_literals(source))
+    if a is None:
+        pytest.skip("not anchored: finditer is used")
+    rx = regex.compile(source)
+    assert [m.span() for m in dates.anchored_matches(rx.match, text, a)] == [m.span() for m in rx.finditer(text)]
