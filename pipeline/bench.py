@@ -111,8 +111,9 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
     report: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         one = Path(tmp) / "x1"
-        chars = materialise(corpus, one, 1, docs)
-        print(f"corpus sample: {docs} documents, {chars:,} characters ({corpus})")
+        chars = materialise(corpus, one, 1, docs or None)
+        n_docs = sum(1 for _ in one.glob("*.txt"))
+        print(f"corpus {'sample' if docs else 'whole'}: {n_docs} documents, {chars:,} characters ({corpus})")
         runs_p, runs_j, runs_r, runs_2 = [], [], [], []
         for i in range(repeat):                 # interleaved, so load hits all of them alike
             runs_p.append(_child(["pipeline", str(one), "--jobs", "1", "--segmenter", segmenter]))
@@ -154,7 +155,7 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
                   f"(raw jieba in 2 processes at once: {ceiling:.2f}x 1 process, this machine's ceiling)")
         if memory:
             four = Path(tmp) / "x4"
-            materialise(corpus, four, 4, docs)
+            materialise(corpus, four, 4, docs or None)
             m1 = [_child(["pipeline", str(one), "--segmenter", segmenter])["peak_mb"] for _ in range(2)]
             m4 = [_child(["pipeline", str(four), "--segmenter", segmenter])["peak_mb"] for _ in range(2)]
             a, b = statistics.median(m1), statistics.median(m4)

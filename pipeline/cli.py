@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="throughput and memory on ../shared/corpus, with raw jieba side by side")
     b.add_argument("--corpus", type=Path, default=None, help="folder with the corpus .jsonl files")
-    b.add_argument("--docs", type=int, default=400, help="documents in the sample (default 400)")
+    b.add_argument("--docs", type=int, default=400, help="documents in the sample (default 400; 0: the whole corpus)")
     b.add_argument("--repeat", type=int, default=3, help="runs per figure; medians are reported")
     b.add_argument("--no-jobs", action="store_true", help="skip the --jobs 2 measurement")
     b.add_argument("--no-memory", action="store_true", help="skip the 1x / 4x peak-memory measurement")
