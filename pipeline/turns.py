@@ -127,7 +127,7 @@ def compile_rules(data: LDict, path) -> dict:
 
 
 # bits of the character classes (`_class_table`): what a character can be in the two scans.
-# A bit and the one above it are read as pairs (`cls[:-1] & (cls[1:] >> 1)`): a first character
+# A bit and the one above it are read as pairs of neighbours (`_class_starts`): a first character
 # of an ending then a second; a verb's last character then a sep
 _END1, _END2, _VERB_LAST, _SEP_BIT = 1, 2, 4, 8
 
@@ -135,7 +135,7 @@ _END1, _END2, _VERB_LAST, _SEP_BIT = 1, 2, 4, 8
 def _class_table(r: dict):
     """A table over code points (numpy, indexed by the character) of the bits above: first or
     second character of a title ending, last character of a speech verb, `,` / `:`. Both
-    scans (`_role_names`, `_verb_seps`) read it on the text's characters at once, where a
+    scans (`_class_starts`) read it on the text's characters at once, where a
     stdlib charset scan tests them one by one (about half of this stage's regex time).
     verb_lens: the verbs' lengths, longest first; None when a verb is empty or holds `,` / `:`
     (a sep would no longer end the verb: `_verb_seps` falls back to the pattern)."""
@@ -279,7 +279,7 @@ class People:
         return name in self.role
 
 
-def _people(doc: Doc, r: dict, mains: Mains, cls) -> tuple[People, str | None, set[int]]:
+def _people(doc: Doc, r: dict, mains: Mains, role_starts: list[int]) -> tuple[People, str | None, set[int]]:
     """People of the document, the host's name, and the line starts of captions."""
     people = People()
     folded = doc.folded
@@ -292,7 +292,7 @@ def _people(doc: Doc, r: dict, mains: Mains, cls) -> tuple[People, str | None, s
             rs = m.start("line")
             people.add(c[1], doc.text[rs:rs + c[0]], rs, prefer=True)
             captions.add(m.start())
-    for m, s, e in _each(r["role_name"], folded, mains, _role_starts(cls, lo)):
+    for m, s, e in _each(r["role_name"], folded, mains, role_starts):
         name = m.group("name")
         if _is_name(name, r) and name not in people:
             rs = _role_start(folded, m.start(), s, r)
@@ -355,28 +355,29 @@ def _codes(text: str):
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)   # pragma: no cover
 
 
-def _classes(text: str, lo: int, hi: int, r: dict):
-    """The class bits (`_class_table`) of the characters of text[lo:hi]."""
-    return r["classes"].take(_codes(text[lo:hi]))
+def _class_starts(text: str, lo: int, hi: int, r: dict) -> tuple[list[int], list[int]]:
+    """In text[lo:hi], from the class bits (`_class_table`) of its characters: the places where
+    a title ending's first two characters stand (every place `role_name` can match), and the
+    `,` / `:` right after a verb's last character (every sep `reported` can match before)."""
+    cls = r["classes"].take(_codes(text[lo:hi]), mode="wrap")      # never wraps: any code point fits
+    pair = cls[:-1] & (cls[1:] >> 1)          # bit 0: _END1 then _END2; bit 2: _VERB_LAST then _SEP_BIT
+    # as 0/1 bytes viewed as bool: numpy's nonzero is twice as fast on bool as on uint8
+    ends = np.flatnonzero((pair & _END1).view(bool)) + lo
+    seps = np.flatnonzero((pair >> 2).view(bool)) + (lo + 1)
+    return ends.tolist(), seps.tolist()
 
 
-def _role_starts(cls, lo: int) -> list[int]:
-    """The places a title ending can start (its first two characters fit): every place
-    `role_name` can match."""
-    return (np.flatnonzero(cls[:-1] & (cls[1:] >> 1) & _END1) + lo).tolist()
-
-
-def _verb_seps(folded: str, cls, lo: int, hi: int, r: dict):
+def _verb_seps(folded: str, seps: list[int], lo: int, hi: int, r: dict):
     """(start, end) of the verbs that `reported` finds in folded[lo:hi] (the `,` / `:` after
-    each is at `end`), as its finditer does. A verb holds no sep, so each sep ends at most one
-    match and matches cannot overlap: the leftmost start at a sep is its longest verb suffix.
-    Only seps after a verb's last character are tried."""
+    each is at `end`), as its finditer does, from the candidate `seps`. A verb holds no sep, so
+    each sep ends at most one match and matches cannot overlap: the leftmost start at a sep is
+    its longest verb suffix."""
     lens, verbs = r["verb_lens"], r["verb_set"]
     if lens is None:
         for m in r["reported"].finditer(folded, lo, hi):
             yield m.start(), m.end("verb")
         return
-    for q in (np.flatnonzero(cls[:-1] & (cls[1:] >> 1) & _VERB_LAST) + lo + 1).tolist():
+    for q in seps:
         for n in lens:
             if q - n >= lo and folded[q - n:q] in verbs:
                 yield q - n, q
@@ -487,13 +488,13 @@ def extract(doc: Doc, rules: dict, org_rules: dict) -> None:
     mains = Mains(_main_spans(doc))
     if not mains:
         return
-    cls = _classes(doc.folded, mains[0][0], mains[-1][1], r)
-    people, host, captions = _people(doc, r, mains, cls)
+    role_starts, seps = _class_starts(doc.folded, mains[0][0], mains[-1][1], r)
+    people, host, captions = _people(doc, r, mains, role_starts)
     tname, trole = _title_person(doc, r)
     if tname:
         people.add(tname, trole, None, prefer=tname not in people or not people.role[tname][0])
     turns = _transcript(doc, r, org_rules, mains, people, host, captions, tname, trole)
-    turns += _reported(doc, r, org_rules, mains, people, turns, cls)
+    turns += _reported(doc, r, org_rules, mains, people, turns, seps)
     turns.sort(key=lambda t: (t["text_start"], t["start"] if t["start"] is not None else -1))
     for i, t in enumerate(turns):
         t["turn_index"] = i
@@ -633,7 +634,7 @@ def _unlabelled_opening(doc, r, org_rules, mains, turns, tname, trole, bounds) -
 
 
 # --- reported speech ----------------------------------------------------------------------------
-def _reported(doc, r, org_rules, mains, people, transcript, cls) -> list[dict]:
+def _reported(doc, r, org_rules, mains, people, transcript, seps) -> list[dict]:
     folded, text = doc.folded, doc.text
     covered = sorted((t["text_start"], t["text_end"]) for t in transcript)
     cstarts = [c[0] for c in covered]
@@ -645,7 +646,7 @@ def _reported(doc, r, org_rules, mains, people, transcript, cls) -> list[dict]:
     cands = []     # (label_start, label_end, cue_start, cue_end, text_start, text_end or None, block span)
     lo, hi = mains[0][0], mains[-1][1]
     bstarts, right = mains.starts, bisect.bisect_right
-    for vs, ve in _verb_seps(folded, cls, lo, hi, r):
+    for vs, ve in _verb_seps(folded, seps, lo, hi, r):
         i = right(bstarts, vs) - 1
         if i < 0 or ve + 1 > mains[i][1] or inside_turn(vs):      # the match is verb + sep
             continue
