@@ -29,7 +29,7 @@ import regex
 
 from .dates import required_literals
 from .document import Doc
-from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list
+from .rules import LDict, Pattern, Where, _stdlib_twin, check_examples, check_keys, expect, expect_str_list
 
 _WORDS = ("title_endings", "speech_verbs", "speech_adverbs", "surnames", "name_stoplist", "question_labels",
           "answer_labels", "host_labels", "pronouns", "bodies", "presence_verbs")
@@ -38,6 +38,7 @@ _FIELDS = ("speaker", "speaker_label", "speaker_role", "speaker_org", "kind", "c
 _SEP = r"[ \t]*"
 _STOP = r"\s,.:;!?。、“”()<>《》"          # characters a role or a speaker never contains (folded text)
 _CLAUSE_END = r"\n。!?;:,"                  # a reported-speech subject (speaker + frame) never spans these
+_CLAUSE_END_CHARS = "\n。!?;:,"
 
 
 def compile_rules(data: LDict, path) -> dict:
@@ -103,9 +104,13 @@ def compile_rules(data: LDict, path) -> dict:
     r["reported"] = re.compile(rf"(?P<verb>{verbs})(?P<sep>[,:])")
     # the subject runs from a clause start to the verb; it never spans a clause end (the frame
     # 在…中 excludes them too): so the search may start after the last one (`_subject`)
-    r["subject"] = regex.compile(rf"(?:^|(?<=[\n。!?;:,>]|[。!?]”))(?=[^{_CLAUSE_END}]*\Z)[ \t]*"
-                                 rf"(?P<sp>[^{_STOP}]{{1,24}}?)(?P<pre>{pre})\Z")
-    r["clause_end"] = regex.compile(rf"[{_CLAUSE_END}]", regex.REVERSE)
+    tail = lambda stop: rf"(?=[^{_CLAUSE_END}]*\Z)[ \t]*(?P<sp>[^{stop}]{{1,24}}?)(?P<pre>{pre})\Z"
+    r["subject"] = regex.compile(r"(?:^|(?<=[\n。!?;:,>]|[。!?]”))" + tail(_STOP))
+    # the same for stdlib `re` when it reads the frame alike (a third of the instructions:
+    # `regex` sets up each call at length); \s spelled out as `regex` reads it, the look-behind
+    # split into fixed widths
+    std = r"(?:^|(?<=[\n。!?;:,>])|(?<=[。!?]”))" + tail(_STOP.replace(r"\s", _regex_class(r"\s")))
+    r["subject_search"] = (_stdlib_twin(std, 0) or r["subject"]).search
     # (?=…): a speech verb before the next clause end, else no speaker + cue can follow (fast fail)
     head = rf"“(?P<q>[^“”\n]{{2,600}})”,?"
     quote = rf"{head}(?=[^{_CLAUSE_END}]*?{verbs})"
@@ -723,12 +728,11 @@ def _subject(folded: str, lo: int, verb: int, r: dict) -> tuple[int, int, int] |
     starts there. The answer depends only on the text searched and the two characters before
     it (the pattern's look-behind; `^` at the text's start): it is cached on those, since the
     same subjects (`<p>习近平`, `。他`) come back in every document."""
-    cut = r["clause_end"].search(folded, lo, verb)
-    s = cut.end() if cut else lo
+    s = max(lo, max(folded.rfind(c, lo, verb) for c in _CLAUSE_END_CHARS) + 1)    # after the last one
     key = (id(r), folded[max(0, s - 2):s], folded[s:verb])
     hit = _SUBJECT_CACHE.get(key, False)
     if hit is False:
-        m = r["subject"].search(folded, s, verb)
+        m = r["subject_search"](folded, s, verb)
         hit = None if m is None else (m.start("sp") - s, m.end("sp") - s, m.start("pre") - s)
         if len(_SUBJECT_CACHE) > 20_000:                 # memory must not grow with the corpus
             _SUBJECT_CACHE.clear()
