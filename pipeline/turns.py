@@ -80,7 +80,11 @@ def compile_rules(data: LDict, path) -> dict:
     han, space = _regex_class(r"\p{Han}"), _regex_class(r"\s")
     r["role_name"] = re.compile(rf"{ends}(?P<name>[{han}]{{2,3}}?)(?=[,.;:。、{space}(<]|$|{after}|等)", re.M)
     r["role_back"] = regex.compile(rf"(?:[^{_STOP.replace('、', '')}由]{{0,40}})\Z")
-    r["role_full"] = regex.compile(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}})")
+    # a role + name, whole: stdlib `re` (a fifth of the instructions: this backtracks a lot, over
+    # the tree of endings at every lazy step), \p{Han} and \s spelled out as `regex` reads them
+    stop = _STOP.replace(r"\s", space)
+    role_std = rf"(?:[^{stop}]{{0,30}}?{ends}、)*[^{stop}]{{0,30}}?{ends}"
+    r["role_full"] = re.compile(rf"(?P<role>{role_std})(?P<name>[{han}]{{2,3}})")
     # a caption: a line that is only role + name ({4,45}+ is possessive: giving back a character
     # cannot help, the next one would be another [^\s<>], never `<`, a space or the line end)
     r["caption"] = regex.compile(rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<line>[^\s<>]{{4,45}}+)(?:</[a-z]+>)*{_SEP}$",
@@ -485,10 +489,14 @@ def _main_spans(doc: Doc) -> list[tuple[int, int]]:
     """Each main block from the start of its first line, so that `^` holds after indentation,
     but never before the end of the block in front of it: several <p> paragraphs share one
     line, and a span reaching back over them made reported speech run across paragraphs."""
-    out, prev_end, rfind = [], 0, doc.text.rfind
+    text = doc.text
+    out, prev_end, rfind = [], 0, text.rfind
     for b in doc.blocks:
         if b.label == "main" and b.reason not in _TITLE_REASONS:
-            out.append((rfind("\n", prev_end, b.start) + 1 or prev_end, b.end))
+            s = b.start
+            if s > prev_end and text[s - 1] != "\n":       # most blocks start a line: no search
+                s = rfind("\n", prev_end, s) + 1 or prev_end
+            out.append((s, b.end))
         prev_end = b.end
     return out
 
