@@ -168,6 +168,8 @@ def _class_table(r: dict):
             table[ord(w[-1])] |= _VERB_LAST
     table[[ord(","), ord(":")]] |= _SEP_BIT
     plain = verbs and all(w and "," not in w and ":" not in w for w in verbs)
+    if not table[0xFFFF:].any():            # the usual case: the words are all in the BMP
+        table = table[:0xFFFF + 1].copy()    # 64 KB, not 1.1 MB: stays in the cache
     return table, (sorted({len(w) for w in verbs}, reverse=True) if plain else None)
 
 
@@ -376,7 +378,8 @@ def _class_starts(text: str, lo: int, hi: int, r: dict) -> tuple[list[int], list
     `,` / `:` right after a verb's last character (every sep `reported` can match before).
     (A numpy call costs some 10 k instructions: it pays for these two scans of every
     character, not for the line scans below, which have few places to try.)"""
-    cls = r["classes"].take(_codes(text[lo:hi]), mode="wrap")      # never wraps: any code point fits
+    # clip: a code point past a BMP-only table reads its last entry, 0 (and no bounds errors)
+    cls = r["classes"].take(_codes(text[lo:hi]), mode="clip")
     pair = cls[:-1] & (cls[1:] >> 1)          # bit 0: _END1 then _END2; bit 2: _VERB_LAST then _SEP_BIT
     # as 0/1 bytes viewed as bool: numpy's nonzero is twice as fast on bool as on uint8
     ends = np.flatnonzero((pair & _END1).view(bool)) + lo
