@@ -18,6 +18,7 @@ Matching happens on doc.folded (full-width punctuation folded: `：` is `:` ther
 """
 from __future__ import annotations
 
+import array
 import bisect
 import functools
 import re
@@ -28,7 +29,7 @@ import regex
 
 from .dates import required_literals
 from .document import Doc
-from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list
+from .rules import LDict, Pattern, Where, _stdlib_twin, check_examples, check_keys, expect, expect_str_list
 
 _WORDS = ("title_endings", "speech_verbs", "speech_adverbs", "surnames", "name_stoplist", "question_labels",
           "answer_labels", "host_labels", "pronouns", "bodies", "presence_verbs")
@@ -63,6 +64,7 @@ def compile_rules(data: LDict, path) -> dict:
     r["stop_set"] = frozenset(r["name_stoplist"])
     r["pronoun_set"] = frozenset(r["pronouns"])
     r["body_set"] = frozenset(r["bodies"])
+    r["verb_set"] = frozenset(r["speech_verbs"])
     ends = _trie(r["title_endings"])
     role = rf"(?:[^{_STOP}]{{0,30}}?{ends}、)*[^{_STOP}]{{0,30}}?{ends}"
     r["role_re"] = role
@@ -78,7 +80,11 @@ def compile_rules(data: LDict, path) -> dict:
     han, space = _regex_class(r"\p{Han}"), _regex_class(r"\s")
     r["role_name"] = re.compile(rf"{ends}(?P<name>[{han}]{{2,3}}?)(?=[,.;:。、{space}(<]|$|{after}|等)", re.M)
     r["role_back"] = regex.compile(rf"(?:[^{_STOP.replace('、', '')}由]{{0,40}})\Z")
-    r["role_full"] = regex.compile(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}})")
+    # a role + name, whole: stdlib `re` (a fifth of the instructions: this backtracks a lot, over
+    # the tree of endings at every lazy step), \p{Han} and \s spelled out as `regex` reads them
+    stop = _STOP.replace(r"\s", space)
+    role_std = rf"(?:[^{stop}]{{0,30}}?{ends}、)*[^{stop}]{{0,30}}?{ends}"
+    r["role_full"] = re.compile(rf"(?P<role>{role_std})(?P<name>[{han}]{{2,3}})")
     # a caption: a line that is only role + name ({4,45}+ is possessive: giving back a character
     # cannot help, the next one would be another [^\s<>], never `<`, a space or the line end)
     r["caption"] = regex.compile(rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<line>[^\s<>]{{4,45}}+)(?:</[a-z]+>)*{_SEP}$",
@@ -101,11 +107,19 @@ def compile_rules(data: LDict, path) -> dict:
     r["reported"] = re.compile(rf"(?P<verb>{verbs})(?P<sep>[,:])")
     # the subject runs from a clause start to the verb; it never spans a clause end (the frame
     # 在…中 excludes them too): so the search may start after the last one (`_subject`)
-    r["subject"] = regex.compile(rf"(?:^|(?<=[\n。!?;:,>]|[。!?]”))(?=[^{_CLAUSE_END}]*\Z)[ \t]*"
-                                 rf"(?P<sp>[^{_STOP}]{{1,24}}?)(?P<pre>{pre})\Z")
-    r["clause_end"] = regex.compile(rf"[{_CLAUSE_END}]", regex.REVERSE)
+    tail = lambda stop: rf"(?=[^{_CLAUSE_END}]*\Z)[ \t]*(?P<sp>[^{stop}]{{1,24}}?)(?P<pre>{pre})\Z"
+    r["subject"] = regex.compile(r"(?:^|(?<=[\n。!?;:,>]|[。!?]”))" + tail(_STOP))
+    # the same for stdlib `re` when it reads the frame alike (a third of the instructions:
+    # `regex` sets up each call at length); \s spelled out as `regex` reads it, the look-behind
+    # split into fixed widths
+    std = r"(?:^|(?<=[\n。!?;:,>])|(?<=[。!?]”))" + tail(_STOP.replace(r"\s", _regex_class(r"\s")))
+    r["subject_search"] = (_stdlib_twin(std, 0) or r["subject"]).search
+    # to the last clause end (greedy, then back): fewer instructions than a REVERSE `regex`
+    # search or a str.rfind per character, as call overhead dominates on these short spans
+    r["clause_cut"] = re.compile(rf".*[{_CLAUSE_END}]", re.S).match
     # (?=…): a speech verb before the next clause end, else no speaker + cue can follow (fast fail)
-    quote = rf"“(?P<q>[^“”\n]{{2,600}})”,?(?=[^{_CLAUSE_END}]*?{verbs})"
+    head = rf"“(?P<q>[^“”\n]{{2,600}})”,?"
+    quote = rf"{head}(?=[^{_CLAUSE_END}]*?{verbs})"
     r["quote_first"] = Pattern(rf"{quote}(?P<sp>[^{_STOP}]{{1,24}}?)(?P<cue>{cue})(?=[。,.]|$)",
                                where("turn.quote_first"), regex.M)
     r["trailing"] = regex.compile(r["trailing_markup"])
@@ -117,10 +131,46 @@ def compile_rules(data: LDict, path) -> dict:
     # only; regex's \s holds more), so every caption line is among them; `\n` first: fast
     r["caption_scan"] = re.compile(r"\n(?=[ \t]*(?:<[^>\n]{1,40}>)*[^\t\n\v\f\r <>]{4,45}+(?:</[a-z]+>)*[ \t]*"
                                    r"(?:\n|\Z))")
-    r["quote_scan"] = re.compile(quote)        # quote_first's head: a quotation, a verb in its clause
+    # quote_first's head: a quotation, a verb in its clause; each place in the clause is first
+    # tested for a verb's first character (one charset test), before the tree of verbs
+    firsts = "".join(sorted({re.escape(w[0]) for w in r["speech_verbs"] if w}))
+    r["quote_scan"] = re.compile(rf"{head}(?=[^{_CLAUSE_END}]*?(?=[{firsts}]){verbs})" if firsts else quote)
     r["bare_scan"] = re.compile(r"\n(?=[ \t]*\S{2,4}[ \t]*(?:\n|\Z))")
     r["role_cut"] = regex.compile(rf"[{_STOP.replace('、', '')}由]", regex.REVERSE)
+    r["classes"], r["verb_lens"] = _class_table(r)
     return r
+
+
+# bits of the character classes (`_class_table`): what a character can be in the two scans.
+# A bit and the one above it are read as pairs of neighbours (`_class_starts`): a first character
+# of an ending then a second; a verb's last character then a sep
+_END1, _END2, _VERB_LAST, _SEP_BIT = 1, 2, 4, 8
+
+
+def _class_table(r: dict):
+    """A table over code points (numpy, indexed by the character) of the bits above: first or
+    second character of a title ending, last character of a speech verb, `,` / `:`. Both
+    scans (`_class_starts`) read it on the text's characters at once, where a
+    stdlib charset scan tests them one by one (about half of this stage's regex time).
+    verb_lens: the verbs' lengths, longest first; None when a verb is empty or holds `,` / `:`
+    (a sep would no longer end the verb: `_verb_seps` falls back to the pattern)."""
+    table = np.zeros(sys.maxunicode + 1, np.uint8)
+    ends = [w for w in r["title_endings"] if w]
+    if all(len(w) >= 2 for w in ends):
+        for w in ends:
+            table[ord(w[0])] |= _END1
+            table[ord(w[1])] |= _END2
+    else:                                   # a one-character ending: every character may start one
+        table |= _END1 | _END2
+    verbs = r["speech_verbs"]
+    for w in verbs:
+        if w:
+            table[ord(w[-1])] |= _VERB_LAST
+    table[[ord(","), ord(":")]] |= _SEP_BIT
+    plain = verbs and all(w and "," not in w and ":" not in w for w in verbs)
+    if not table[0xFFFF:].any():            # the usual case: the words are all in the BMP
+        table = table[:0xFFFF + 1].copy()    # 64 KB, not 1.1 MB: stays in the cache
+    return table, (sorted({len(w) for w in verbs}, reverse=True) if plain else None)
 
 
 @functools.cache
@@ -246,7 +296,7 @@ class People:
         return name in self.role
 
 
-def _people(doc: Doc, r: dict, mains: Mains) -> tuple[People, str | None, set[int]]:
+def _people(doc: Doc, r: dict, mains: Mains, role_starts: list[int]) -> tuple[People, str | None, set[int]]:
     """People of the document, the host's name, and the line starts of captions."""
     people = People()
     folded = doc.folded
@@ -259,7 +309,7 @@ def _people(doc: Doc, r: dict, mains: Mains) -> tuple[People, str | None, set[in
             rs = m.start("line")
             people.add(c[1], doc.text[rs:rs + c[0]], rs, prefer=True)
             captions.add(m.start())
-    for m, s, e in _in_mains(r["role_name"].finditer(folded, lo, hi), mains):
+    for m, s, e in _each(r["role_name"], folded, mains, role_starts):
         name = m.group("name")
         if _is_name(name, r) and name not in people:
             rs = _role_start(folded, m.start(), s, r)
@@ -313,13 +363,45 @@ def _each(pat, folded: str, mains: Mains, starts):
                 yield m, mains[i][0], mains[i][1]
 
 
-def _in_mains(matches, mains: Mains):
-    """(match, block start, block end) for the matches inside one main block."""
-    bstarts = mains.starts
-    for m in matches:
-        i = bisect.bisect_right(bstarts, m.start()) - 1
-        if i >= 0 and m.end() <= mains[i][1]:
-            yield m, mains[i][0], mains[i][1]
+def _codes(text: str):
+    """The text's code points as a numpy array (array('u') is 4-byte wchar_t on Linux: a plain
+    widening copy, twice as fast as encoding UTF-32)."""
+    a = array.array("u", text)
+    if a.itemsize == 4:
+        return np.frombuffer(a, np.uint32)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)   # pragma: no cover
+
+
+def _class_starts(text: str, lo: int, hi: int, r: dict) -> tuple[list[int], list[int]]:
+    """In text[lo:hi], from the class bits (`_class_table`) of its characters: the places where
+    a title ending's first two characters stand (every place `role_name` can match), and the
+    `,` / `:` right after a verb's last character (every sep `reported` can match before).
+    (A numpy call costs some 10 k instructions: it pays for these two scans of every
+    character, not for the line scans below, which have few places to try.)"""
+    # clip: a code point past a BMP-only table reads its last entry, 0 (and no bounds errors)
+    cls = r["classes"].take(_codes(text[lo:hi]), mode="clip")
+    pair = cls[:-1] & (cls[1:] >> 1)          # bit 0: _END1 then _END2; bit 2: _VERB_LAST then _SEP_BIT
+    # as 0/1 bytes viewed as bool: numpy's nonzero is twice as fast on bool as on uint8
+    ends = np.flatnonzero((pair & _END1).view(bool)) + lo
+    seps = np.flatnonzero((pair >> 2).view(bool)) + (lo + 1)
+    return ends.tolist(), seps.tolist()
+
+
+def _verb_seps(folded: str, seps: list[int], lo: int, hi: int, r: dict):
+    """(start, end) of the verbs that `reported` finds in folded[lo:hi] (the `,` / `:` after
+    each is at `end`), as its finditer does, from the candidate `seps`. A verb holds no sep, so
+    each sep ends at most one match and matches cannot overlap: the leftmost start at a sep is
+    its longest verb suffix."""
+    lens, verbs = r["verb_lens"], r["verb_set"]
+    if lens is None:
+        for m in r["reported"].finditer(folded, lo, hi):
+            yield m.start(), m.end("verb")
+        return
+    for q in seps:
+        for n in lens:
+            if q - n >= lo and folded[q - n:q] in verbs:
+                yield q - n, q
+                break
 
 
 def _starts(scan: re.Pattern, text: str, lo: int, hi: int):
@@ -410,10 +492,14 @@ def _main_spans(doc: Doc) -> list[tuple[int, int]]:
     """Each main block from the start of its first line, so that `^` holds after indentation,
     but never before the end of the block in front of it: several <p> paragraphs share one
     line, and a span reaching back over them made reported speech run across paragraphs."""
-    out, prev_end, rfind = [], 0, doc.text.rfind
+    text = doc.text
+    out, prev_end, rfind = [], 0, text.rfind
     for b in doc.blocks:
         if b.label == "main" and b.reason not in _TITLE_REASONS:
-            out.append((rfind("\n", prev_end, b.start) + 1 or prev_end, b.end))
+            s = b.start
+            if s > prev_end and text[s - 1] != "\n":       # most blocks start a line: no search
+                s = rfind("\n", prev_end, s) + 1 or prev_end
+            out.append((s, b.end))
         prev_end = b.end
     return out
 
@@ -426,12 +512,13 @@ def extract(doc: Doc, rules: dict, org_rules: dict) -> None:
     mains = Mains(_main_spans(doc))
     if not mains:
         return
-    people, host, captions = _people(doc, r, mains)
+    role_starts, seps = _class_starts(doc.folded, mains[0][0], mains[-1][1], r)
+    people, host, captions = _people(doc, r, mains, role_starts)
     tname, trole = _title_person(doc, r)
     if tname:
         people.add(tname, trole, None, prefer=tname not in people or not people.role[tname][0])
     turns = _transcript(doc, r, org_rules, mains, people, host, captions, tname, trole)
-    turns += _reported(doc, r, org_rules, mains, people, turns)
+    turns += _reported(doc, r, org_rules, mains, people, turns, seps)
     turns.sort(key=lambda t: (t["text_start"], t["start"] if t["start"] is not None else -1))
     for i, t in enumerate(turns):
         t["turn_index"] = i
@@ -571,7 +658,7 @@ def _unlabelled_opening(doc, r, org_rules, mains, turns, tname, trole, bounds) -
 
 
 # --- reported speech ----------------------------------------------------------------------------
-def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
+def _reported(doc, r, org_rules, mains, people, transcript, seps) -> list[dict]:
     folded, text = doc.folded, doc.text
     covered = sorted((t["text_start"], t["text_end"]) for t in transcript)
     cstarts = [c[0] for c in covered]
@@ -582,12 +669,15 @@ def _reported(doc, r, org_rules, mains, people, transcript) -> list[dict]:
 
     cands = []     # (label_start, label_end, cue_start, cue_end, text_start, text_end or None, block span)
     lo, hi = mains[0][0], mains[-1][1]
-    for m, bs, be in _in_mains(r["reported"].finditer(folded, lo, hi), mains):
-        if inside_turn(m.start()):
+    bstarts, right = mains.starts, bisect.bisect_right
+    for vs, ve in _verb_seps(folded, seps, lo, hi, r):
+        i = right(bstarts, vs) - 1
+        if i < 0 or ve + 1 > mains[i][1] or inside_turn(vs):      # the match is verb + sep
             continue
-        sub = _subject(folded, max(bs, m.start() - 60), m.start(), r)
+        bs, be = mains[i]
+        sub = _subject(folded, max(bs, vs - 60), vs, r)
         if sub:
-            cands.append((*sub, m.end("verb"), _skip_space(text, m.end(), be), None, bs, be))
+            cands.append((*sub, ve, _skip_space(text, ve + 1, be), None, bs, be))
     for m, bs, be in _each(r["quote_first"], folded, mains, _starts(r["quote_scan"], folded, lo, hi)):
         if not inside_turn(m.start()):
             cands.append((m.start("sp"), m.end("sp"), m.start("cue"), m.end("cue"), m.start("q"), m.end("q"),
@@ -651,12 +741,12 @@ def _subject(folded: str, lo: int, verb: int, r: dict) -> tuple[int, int, int] |
     starts there. The answer depends only on the text searched and the two characters before
     it (the pattern's look-behind; `^` at the text's start): it is cached on those, since the
     same subjects (`<p>习近平`, `。他`) come back in every document."""
-    cut = r["clause_end"].search(folded, lo, verb)
+    cut = r["clause_cut"](folded, lo, verb)
     s = cut.end() if cut else lo
     key = (id(r), folded[max(0, s - 2):s], folded[s:verb])
     hit = _SUBJECT_CACHE.get(key, False)
     if hit is False:
-        m = r["subject"].search(folded, s, verb)
+        m = r["subject_search"](folded, s, verb)
         hit = None if m is None else (m.start("sp") - s, m.end("sp") - s, m.start("pre") - s)
         if len(_SUBJECT_CACHE) > 20_000:                 # memory must not grow with the corpus
             _SUBJECT_CACHE.clear()
