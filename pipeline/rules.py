@@ -222,7 +222,7 @@ class Pattern:
             self.rx = regex.compile(source, flags | regex.VERSION0)
         except regex.error as e:
             raise where.error(f"pattern does not compile: {e}") from None
-        self.std = _stdlib_twin(source, flags) if stdlib else None
+        self.std = stdlib_twin(source, flags) if stdlib else None
 
     def hot(self, method: str, text: str):
         """The compiled pattern's `method` ('match', 'finditer' ...) as a hot loop should call it
@@ -275,7 +275,7 @@ _TABLE_ESCAPES = re.compile(r"\\[dDwWsSbBpPNX]")
 _SHARED_FLAGS = re.M | re.S | re.X          # not re.I: the two case foldings differ
 
 
-def _stdlib_twin(source: str, flags: int) -> re.Pattern | None:
+def stdlib_twin(source: str, flags: int) -> re.Pattern | None:
     """The same pattern for stdlib `re`, where both modules read it alike: no \\d \\w \\s \\b
     \\p{..} (their Unicode tables differ), no [[:alpha:]] (a POSIX class to `regex`, a set to
     `re`), no flag `re` lacks, and `re` compiles it (fixed-width look-behind ...). None otherwise."""

@@ -29,7 +29,7 @@ import regex
 
 from .dates import required_literals
 from .document import Doc
-from .rules import LDict, Pattern, Where, _stdlib_twin, check_examples, check_keys, expect, expect_str_list
+from .rules import LDict, Pattern, Where, stdlib_twin, check_examples, check_keys, expect, expect_str_list
 
 _WORDS = ("title_endings", "speech_verbs", "speech_adverbs", "surnames", "name_stoplist", "question_labels",
           "answer_labels", "host_labels", "pronouns", "bodies", "presence_verbs")
@@ -113,7 +113,7 @@ def compile_rules(data: LDict, path) -> dict:
     # `regex` sets up each call at length); \s spelled out as `regex` reads it, the look-behind
     # split into fixed widths
     std = r"(?:^|(?<=[\n。!?;:,>])|(?<=[。!?]”))" + tail(_STOP.replace(r"\s", _regex_class(r"\s")))
-    r["subject_search"] = (_stdlib_twin(std, 0) or r["subject"]).search
+    r["subject_search"] = (stdlib_twin(std, 0) or r["subject"]).search
     # to the last clause end (greedy, then back): fewer instructions than a REVERSE `regex`
     # search or a str.rfind per character, as call overhead dominates on these short spans
     r["clause_cut"] = re.compile(rf".*[{_CLAUSE_END}]", re.S).match
@@ -363,10 +363,14 @@ def _each(pat, folded: str, mains: Mains, starts):
                 yield m, mains[i][0], mains[i][1]
 
 
+_UCS4 = "w" if sys.version_info >= (3, 13) else "u"
+
+
 def _codes(text: str):
     """The text's code points as a numpy array (array('u') is 4-byte wchar_t on Linux: a plain
-    widening copy, twice as fast as encoding UTF-32)."""
-    a = array.array("u", text)
+    widening copy, twice as fast as encoding UTF-32; 'w', UCS-4 everywhere, from Python 3.13,
+    where 'u' is deprecated)."""
+    a = array.array(_UCS4, text)
     if a.itemsize == 4:
         return np.frombuffer(a, np.uint32)
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)   # pragma: no cover
