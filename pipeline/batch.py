@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .records import SCHEMAS, SORT_KEYS, TABLES, sort_rows
+from .records import SCHEMAS, SORT_KEYS, TABLES, TOKENS_NO_DOC_ID, sort_rows
 from .write import remove_stale
 
 
@@ -61,8 +61,8 @@ class Packed:
         for t in TABLES:
             parts = [p for p in (r.get(t, []) for r, _ in results) if _len(p)]
             if t == "tokens":          # built column-wise; sent without doc_id (see documents)
-                tables = [to_arrow(t, p).drop(["doc_id"]) for p in parts]
-                self.tables[t] = (_TOKENS_SENT.empty_table() if not tables else tables[0] if len(tables) == 1
+                tables = [_without_doc_id(to_arrow(t, p)) for p in parts]
+                self.tables[t] = (TOKENS_NO_DOC_ID.empty_table() if not tables else tables[0] if len(tables) == 1
                                   else pa.concat_tables(tables).combine_chunks())
                 continue
             rows = []
@@ -96,7 +96,11 @@ class Packed:
 
 
 _DOC_ID = SCHEMAS["tokens"].field("doc_id")
-_TOKENS_SENT = pa.schema([f for f in SCHEMAS["tokens"] if f.name != "doc_id"])
+
+
+def _without_doc_id(tokens: pa.Table) -> pa.Table:
+    # workers build their tokens without it (Engine.process_path(batch=True)); error rows have it
+    return tokens.drop(["doc_id"]) if "doc_id" in tokens.column_names else tokens
 
 
 def _len(rows) -> int:

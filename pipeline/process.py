@@ -19,7 +19,7 @@ import pyarrow as pa
 from . import blocks, dates, organisations, quantities, resolve, segment, turns
 from .document import Doc
 from .ingest import IngestError, doc_from_text, read_document
-from .records import SCHEMAS, TABLES
+from .records import SCHEMAS, TABLES, TOKENS_NO_DOC_ID
 from .rules import (DEFAULT_RULES_DIR, DocumentTimeout, RuleError, RuleTimeout, document_budget, fingerprint,
                     load_yaml, rule_files, watchdog)
 
@@ -97,7 +97,9 @@ class Engine:
         fn(*args)
         self.seconds[name] += time.perf_counter() - t
 
-    def process_path(self, path: Path) -> dict[str, list[dict]]:
+    def process_path(self, path: Path, batch: bool = False) -> dict[str, list[dict]]:
+        """`batch`: the tokens table comes without its doc_id column (batch.Packed adds it once
+        for the whole batch); otherwise every table is complete."""
         t = time.perf_counter()
         try:
             doc = read_document(path)
@@ -105,7 +107,7 @@ class Engine:
             return error_result(path, str(e))
         finally:
             self.seconds["ingest"] += time.perf_counter() - t
-        return self.process_doc(doc)
+        return self.process_doc(doc, batch)
 
     def process_text(self, text: str, doc_id: str = "text", reference: dt.date | None = None) -> dict:
         doc = doc_from_text(text, doc_id)
@@ -113,7 +115,7 @@ class Engine:
             doc.published, doc.published_source, doc.reference_fixed = reference, "user", True
         return self.process_doc(doc)
 
-    def process_doc(self, doc: Doc) -> dict[str, list[dict]]:
+    def process_doc(self, doc: Doc, batch: bool = False) -> dict[str, list[dict]]:
         try:
             if self.watch:
                 spare = doc.fresh_copy()
@@ -130,33 +132,33 @@ class Engine:
         except RuleTimeout as e:
             return error_result(doc.path or doc.doc_id, f"{doc.path or doc.doc_id}: {e}", doc)
         t = time.perf_counter()
-        rows = rows_of(doc)
+        rows = rows_of(doc, tokens_doc_id=not batch)
         self.seconds["tables"] += time.perf_counter() - t
         return rows
 
 
-def rows_of(doc: Doc) -> dict[str, list[dict]]:
+def rows_of(doc: Doc, tokens_doc_id: bool = True) -> dict[str, list[dict]]:
     out = {t: [] for t in TABLES}
     counts = defaultdict(int)
     for b in doc.blocks:
         counts[b.label] += 1
         out["blocks"].append({"doc_id": doc.doc_id, "block_index": b.index, "start": b.start,
                               "end": b.end, "label": b.label, "reason": b.reason})
-    out["tokens"] = token_table(doc)
+    out["tokens"] = token_table(doc, tokens_doc_id)
     for table in ("quantities", "dates", "organisations", "turns"):
         out[table] = doc.rows.get(table, [])
     out["documents"] = [document_row(doc, counts)]
     return out
 
 
-def token_table(doc: Doc) -> pa.Table:
+def token_table(doc: Doc, with_doc_id: bool = True) -> pa.Table:
     """The tokens table of one document, built column-wise (a row dict per token is the
     slowest part of a run otherwise). Token texts are cut from the UTF-8 bytes by offsets:
     the spans s0,e0,s1,e1,… become one string array whose even elements are the tokens."""
     n = len(doc.tokens)
     schema = SCHEMAS["tokens"]
     if n == 0:
-        return schema.empty_table()
+        return schema.empty_table() if with_doc_id else TOKENS_NO_DOC_ID.empty_table()
     bounds = np.empty(2 * n, dtype=np.int64)                             # s0, e0, s1, e1, ...
     bounds[0::2], bounds[1::2] = doc.tokens.starts, doc.tokens.ends
     cps = np.frombuffer(doc.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -170,9 +172,11 @@ def token_table(doc: Doc) -> pa.Table:
     else:
         pieces = pa.LargeStringArray.from_buffers(2 * n - 1, pa.py_buffer(byte_at[bounds]), pa.py_buffer(data))
         texts = pieces.take(pa.array(np.arange(0, 2 * n - 1, 2))).cast(pa.string())
-    return pa.table({"doc_id": pa.repeat(pa.scalar(doc.doc_id, pa.string()), n),
-                     "start": pa.array(bounds[0::2]), "end": pa.array(bounds[1::2]), "text": texts},
-                    schema=schema)
+    # offsets straight from the Tokens arrays (contiguous: no copy), not from strided `bounds`
+    columns = {"start": pa.array(doc.tokens.starts), "end": pa.array(doc.tokens.ends), "text": texts}
+    if not with_doc_id:
+        return pa.table(columns, schema=TOKENS_NO_DOC_ID)
+    return pa.table({"doc_id": pa.repeat(pa.scalar(doc.doc_id, pa.string()), n), **columns}, schema=schema)
 
 
 def document_row(doc: Doc, counts: dict, status: str = "ok", error: str | None = None) -> dict:

@@ -49,6 +49,10 @@ SCHEMAS: dict[str, pa.Schema] = {
     ]),
 }
 
+# The tokens table as a batch carries it from a worker: without the doc_id column (the same
+# string on every row; batch.Packed adds it back once per run of documents).
+TOKENS_NO_DOC_ID = pa.schema([f for f in SCHEMAS["tokens"] if f.name != "doc_id"])
+
 # Order in which tables are written and listed.
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
 # Tables whose rows are mentions found by rules (they carry rule_id and live in main blocks).

@@ -85,7 +85,7 @@ def _init_worker(rules_dir: str, reference: dt.date | None, segmenter: str) -> N
 def _work(path: str) -> tuple[dict, dict]:
     t = time.perf_counter()
     try:
-        result = _ENGINE.process_path(Path(path))
+        result = _ENGINE.process_path(Path(path), batch=True)
     except Exception as e:          # one bad document never kills the batch
         result = error_result(path, f"{path}: internal error: {type(e).__name__}: {e}")
     seconds = dict(_ENGINE.seconds)
