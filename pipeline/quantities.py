@@ -587,6 +587,13 @@ def _span_rx(source: str, w: Where):
         return pat.rx
 
 
+def _lengths_by(words, at: int) -> dict[str, tuple[int, ...]]:
+    out: dict[str, set[int]] = {}
+    for word in words:
+        out.setdefault(word[at], set()).add(len(word))
+    return {ch: tuple(sorted(ns, reverse=True)) for ch, ns in out.items()}
+
+
 def _compile_approx(data, w: Where) -> dict:
     check_keys(data, w, required=("prefix", "suffix"),
                optional=("suffix_dimensions", "suffix_not_before", "recent_prefix", "prefix_needs"))
@@ -598,9 +605,10 @@ def _compile_approx(data, w: Where) -> dict:
             for word in expect_str_list(words, w, f"{side}.{kind}"):
                 table[word] = kind
         out[side] = table
-        out[side + "_lengths"] = sorted({len(k) for k in table}, reverse=True)
-    out["prefix_last"] = frozenset(k[-1] for k in out["prefix"])     # a cheap test before slicing
-    out["suffix_first"] = frozenset(k[0] for k in out["suffix"])
+    # the character next to the span -> the lengths (longest first) of the qualifiers that end
+    # (prefix) or begin (suffix) with it: the only words worth slicing and looking up there
+    out["prefix_lengths"] = _lengths_by(out["prefix"], -1)
+    out["suffix_lengths"] = _lengths_by(out["suffix"], 0)
     out["suffix_dimensions"] = {k: frozenset(v) for k, v in (data.get("suffix_dimensions") or {}).items()}
     out["suffix_not_before"] = {k: tuple(v) for k, v in (data.get("suffix_not_before") or {}).items()}
     out["recent_prefix"] = {k: frozenset(v) for k, v in (data.get("recent_prefix") or {}).items()}
@@ -797,8 +805,8 @@ def _excluded(text, start, end, nums, plan: Plan) -> bool:
 
 
 def _approx(text, start, end, dim, written, ax, prefix=True, suffix=True) -> str:
-    if prefix and start and text[start - 1] in ax["prefix_last"]:
-        for k in ax["prefix_lengths"]:
+    if prefix and start and (lengths := ax["prefix_lengths"].get(text[start - 1])):
+        for k in lengths:
             if start >= k:
                 word = text[start - k:start]
                 kind = ax["prefix"].get(word)
@@ -813,8 +821,8 @@ def _approx(text, start, end, dim, written, ax, prefix=True, suffix=True) -> str
                     return kind
     if "多" in written or "余" in written:
         return "gt"                                   # 10余场, 300多家, 一年多, 3个多月
-    if suffix and end < len(text) and text[end] in ax["suffix_first"]:
-        for k in ax["suffix_lengths"]:
+    if suffix and end < len(text) and (lengths := ax["suffix_lengths"].get(text[end])):
+        for k in lengths:
             word = text[end:end + k]
             kind = ax["suffix"].get(word)
             if not kind:
