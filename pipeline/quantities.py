@@ -7,8 +7,8 @@ and turns matches into rows; pipeline/numerals.py gives the values.
 
 Speed: numbers are everywhere in news text, and a pass of the `regex` module costs ~1 µs per
 digit-like character, so one pass per rule ran at 0.2 M chars/s. Instead, ONE trigger pattern
-(parts.TRIGGER: where a quantity can start) is scanned over each main block (a block without
-a character a trigger can start with is skipped); at each trigger every rule is tried
+(parts.TRIGGER: where a quantity can start) is scanned over each main block, as a pattern that
+opens with the class of its first characters (_scanner); at each trigger every rule is tried
 anchored, in priority order, with one call to an alternation of all rules (a range or list
 that is then excluded falls back to the rules after it). In that alternation each rule is
 preceded by a guard derived from its own pattern (_guard: qty.range needs a range sign right
@@ -16,13 +16,14 @@ after the number and unit characters), which fails the rare structures in one st
 pattern runs under rules.Pattern's time limit (the trigger and the alternation through their
 stdlib `re` twins under a batch run's watchdog); at load each pattern is also run on adversarial
 strings and one that backtracks badly is refused with its file and rule. Per candidate, the
-exclusions that can apply are looked up by unit and number class (_plans), not re-tested.
+exclusions that can apply are looked up by unit and number class (_plans), not re-tested, and
+those with one plain condition are tested together (Plan); one that drops every candidate
+after some text (第) is tested at the trigger, before the rules are matched there.
 Where the time goes (400 corpus documents): the trigger scan about half, the alternation a
 fifth, building and checking rows the rest.
 """
 from __future__ import annotations
 
-import functools
 import re
 import time
 import warnings
@@ -76,6 +77,9 @@ class Context:
         self.literal = source if re.escape(source) == source else None
         cls = self._CLASS.fullmatch(source)
         self.chars = frozenset(cls.group(1)) if cls else None
+        # the strings of which one must end (before) or start (after) at pos, when it is that plain
+        self.strings = (self.literal,) if self.literal is not None else \
+            tuple(sorted(self.chars)) if self.chars is not None else None
         self.side = side
         self.rx = None
         if self.literal is None and self.chars is None:
@@ -100,6 +104,39 @@ class Context:
         return self.rx.match(text, pos) is not None
 
 
+class Words:
+    """The words of an exclusion (idioms, names made of numerals), for one question: does one
+    of them occur overlapping a span?"""
+
+    def __init__(self, words: list[str]):
+        self.words = tuple(words)
+        # character -> (offset j, the words that hold it at offset j) for each such offset: the
+        # words of one offset are tested by one str.startswith
+        by_char: dict[str, dict[int, list[str]]] = {}
+        for word in words:
+            for j, ch in enumerate(word):
+                by_char.setdefault(ch, {}).setdefault(j, []).append(word)
+        self.by_char = {ch: tuple((j, tuple(ws)) for j, ws in sorted(by_j.items()))
+                        for ch, by_j in by_char.items()}
+        self.starting = {ch: tuple(w for w in words if w[0] == ch) for ch in {w[0] for w in words}}
+
+    def overlap(self, text: str, start: int, end: int) -> bool:
+        """Such an occurrence either covers the span's first character or begins inside the
+        span, so only those alignments are tried (the second only at characters that begin a
+        word)."""
+        for j, words in self.by_char.get(text[start], ()):
+            if j <= start and text.startswith(words, start - j):
+                return True
+        starting = self.starting
+        if starting.keys().isdisjoint(text[start + 1:end]):
+            return False
+        for p in range(start + 1, end):
+            words = starting.get(text[p])
+            if words is not None and text.startswith(words, p):
+                return True
+        return False
+
+
 @dataclass
 class Exclusion:
     id: str
@@ -109,9 +146,7 @@ class Exclusion:
     before: Context | None
     after: Context | None
     span: re.Pattern | None
-    words: tuple[str, ...]
-    by_char: dict        # character -> the words that contain it
-    word_start: re.Pattern | None    # a class of the words' first characters
+    words: Words | None
 
 
 # --- compiling rules/quantities.yaml -------------------------------------------------------------
@@ -132,11 +167,13 @@ def compile_rules(data: LDict, path) -> dict:
     _probe([trigger] + rules, w)
     alternation_rx, slots = _alternation(rules, w.at(data["rules"], "rules (alternation)"))
     return {"units": units, "unit_rx": re.compile(parts["UNIT"]), "rules": rules,
-            "trigger": trigger.pat,
+            "trigger": _scanner(trigger, w.at(data["parts"], "parts.TRIGGER")),
             "alternation": alternation_rx, "slots": slots,
             "falls_back": [any(r.priority < rule.priority for r in rules[i + 1:]) for i, rule in enumerate(rules)],
             "rule_of_group": {alternation_rx.groupindex[f"_r{i}"]: i for i in range(len(rules))},
-            "exclusions": exclusions, "exclusion_plans": _plans(exclusions, units),
+            "exclusions": exclusions,
+            "exclusion_plans": _plans([x for x in exclusions if not _everywhere(x)], units),
+            "not_after": tuple(s for x in exclusions if _everywhere(x) for s in x.before.strings),
             "approx": _compile_approx(data["approx"], w.at(data["approx"], "approx"))}
 
 
@@ -149,15 +186,60 @@ _KINDS_OF_CLASS = {K_ARABIC: {"arabic"}, K_LEADING_ZERO: {"arabic", "leading_zer
 assert set().union(*_KINDS_OF_CLASS.values()) == set(NUMBER_KINDS) - {"year"}, "a number kind without a class"
 
 
+class Plan:
+    """The exclusions that can apply to candidates of one unit and number class, with the unit,
+    dimension and number-kind conditions settled at load. Only whether one holds matters, not
+    which, so those left with one plain condition are merged: one str call (or one word
+    table) tests them all."""
+
+    __slots__ = ("always", "year", "before", "after", "words", "rest")
+
+    def __init__(self, exclusions: list[Exclusion]):
+        self.always = self.year = False      # one holds for every candidate / every year-like number
+        before, after, words, self.rest = [], [], [], []
+        for x in exclusions:
+            conds = [c for c in (x.number == "year", x.span, x.after, x.before, x.words) if c]
+            if not conds:
+                self.always = True
+            elif len(conds) > 1:
+                self.rest.append(x)
+            elif x.number == "year":
+                self.year = True
+            elif x.words is not None:
+                words += x.words.words
+            elif x.before is not None and x.before.strings is not None:
+                before += x.before.strings
+            elif x.after is not None and x.after.strings is not None:
+                after += x.after.strings
+            else:
+                self.rest.append(x)             # a span, or a context that is a regex
+        # the text before the span ends with one of `before`, or the text after it starts with
+        # one of `after`
+        self.before, self.after = tuple(before), tuple(after)
+        self.words = Words(words) if words else None
+
+
+def _everywhere(x: Exclusion) -> bool:
+    """An exclusion whose one condition is plain text before the span (qty.not.ordinal: 第)
+    drops every candidate at a trigger, whatever its rule, unit or number: extract tests it
+    once per trigger, before the rules are matched there."""
+    return (x.before is not None and x.before.strings is not None and x.number is None
+            and not (x.units or x.dimensions or x.after or x.span or x.words))
+
+
 def _plans(exclusions: list[Exclusion], units: dict[str, Unit]) -> dict:
-    """canonical unit (None: no unit) -> number class -> the exclusions that can apply, in YAML
-    order: the unit and number-kind conditions are settled here once, not for every candidate."""
-    canon = {u.unit for u in units.values()} | {None}
-    return {c: tuple(tuple(x for x in exclusions
-                           if (x.units is None or c in x.units)
-                           and x.number in (None, "year", *_KINDS_OF_CLASS[k]))
-                     for k in range(len(_KINDS_OF_CLASS)))
-            for c in canon}
+    """unit as written (None: no unit) -> number class -> its Plan: the unit, dimension and
+    number-kind conditions are settled here once, not for every candidate."""
+    out = {}
+    for surface in (None, *units):
+        unit = units.get(surface)
+        canon, dim = (unit.unit, unit.dimension) if unit else (None, "count")
+        out[surface] = tuple(Plan([x for x in exclusions
+                                   if (x.units is None or canon in x.units)
+                                   and (x.dimensions is None or dim in x.dimensions)
+                                   and x.number in (None, "year", *_KINDS_OF_CLASS[k])])
+                             for k in range(len(_KINDS_OF_CLASS)))
+    return out
 
 
 def _number_class(first: str) -> int:
@@ -228,11 +310,27 @@ def _guard(source: str) -> str:
     return f"(?=[{_class(walk.skipped)}]*[{_class(needed)}])"
 
 
-@functools.lru_cache(maxsize=16)
-def _first_chars(source: str) -> re.Pattern | None:
-    """A stdlib class pattern of the characters a match of `source` can start with, when its
-    leading items say so (TRIGGER begins with (?=[0-9零...])), else None. A block without
-    one of them is not scanned at all."""
+TRIGGER_GROUP = "_trigger"
+
+
+def _scanner(trigger: Rule, w: Where) -> Pattern:
+    """The trigger scan as one pattern that opens with a character class: `re` then skips to
+    the next character a trigger can start with in a tight loop, where a pattern that opens with
+    a lookahead (TRIGGER: (?=[0-9零...])...) is tried at every position of the text. At such a
+    character the trigger itself is matched, inside a one-character lookbehind (so from that
+    character), and its span kept in group TRIGGER_GROUP. The scan finds every position where
+    the trigger matches; extract skips those inside the previous trigger, as a scan of the
+    trigger itself does. A trigger that can match the empty string cannot be scanned so."""
+    parsed = _parse(trigger.rx.pattern)
+    if parsed is not None and parsed.getwidth()[0] == 0:
+        raise w.error("the trigger must match at least one character")
+    cls = _first_chars(trigger.rx.pattern) or "[\\x00-\\U0010ffff]"
+    return Pattern(f"{cls}(?<=(?=(?P<{TRIGGER_GROUP}>{trigger.rx.pattern})){cls})", w, stdlib=True)
+
+
+def _first_chars(source: str) -> str | None:
+    """A class of the characters a match of `source` can start with, when its leading items
+    say so (TRIGGER begins with (?=[0-9零...])), else None."""
     parsed = _parse(source)
     if parsed is None or parsed.state.flags & re.IGNORECASE:
         return None
@@ -242,7 +340,7 @@ def _first_chars(source: str) -> re.Pattern | None:
             if chars is None and op is _C.ASSERT and av[0] == 1 and len(av[1]):
                 chars = _char_set(*av[1][0])           # a lookahead that opens with a class
             if chars is not None:
-                return re.compile(f"[{_class(chars)}]")
+                return f"[{_class(chars)}]"
             if op not in _ZERO_WIDTH:
                 return None
     except _Unknown:
@@ -477,9 +575,7 @@ def _compile_exclusion(x, w: Where, units) -> Exclusion:
         before=Context(x["before"], "before", xw) if x.get("before") else None,
         after=Context(x["after"], "after", xw) if x.get("after") else None,
         span=_span_rx(x["span"], xw) if x.get("span") else None,
-        words=tuple(words),
-        by_char=_by_char(words),
-        word_start=re.compile("[" + _class({w[0] for w in words}) + "]") if words else None,
+        words=Words(words) if words else None,
     )
 
 
@@ -491,13 +587,11 @@ def _span_rx(source: str, w: Where):
         return pat.rx
 
 
-def _by_char(words: list[str]) -> dict[str, tuple[tuple[str, int], ...]]:
-    """character -> (word, offset of that character in the word) for every word holding it."""
-    out: dict[str, list[tuple[str, int]]] = {}
+def _lengths_by(words, at: int) -> dict[str, tuple[int, ...]]:
+    out: dict[str, set[int]] = {}
     for word in words:
-        for j, ch in enumerate(word):
-            out.setdefault(ch, []).append((word, j))
-    return {k: tuple(v) for k, v in out.items()}
+        out.setdefault(word[at], set()).add(len(word))
+    return {ch: tuple(sorted(ns, reverse=True)) for ch, ns in out.items()}
 
 
 def _compile_approx(data, w: Where) -> dict:
@@ -511,9 +605,10 @@ def _compile_approx(data, w: Where) -> dict:
             for word in expect_str_list(words, w, f"{side}.{kind}"):
                 table[word] = kind
         out[side] = table
-        out[side + "_lengths"] = sorted({len(k) for k in table}, reverse=True)
-    out["prefix_last"] = frozenset(k[-1] for k in out["prefix"])     # a cheap test before slicing
-    out["suffix_first"] = frozenset(k[0] for k in out["suffix"])
+    # the character next to the span -> the lengths (longest first) of the qualifiers that end
+    # (prefix) or begin (suffix) with it: the only words worth slicing and looking up there
+    out["prefix_lengths"] = _lengths_by(out["prefix"], -1)
+    out["suffix_lengths"] = _lengths_by(out["suffix"], 0)
     out["suffix_dimensions"] = {k: frozenset(v) for k, v in (data.get("suffix_dimensions") or {}).items()}
     out["suffix_not_before"] = {k: tuple(v) for k, v in (data.get("suffix_not_before") or {}).items()}
     out["recent_prefix"] = {k: frozenset(v) for k, v in (data.get("recent_prefix") or {}).items()}
@@ -528,26 +623,27 @@ def _compile_approx(data, w: Where) -> dict:
 # --- extraction ---------------------------------------------------------------------------------
 def extract(doc: Doc, rules: dict) -> None:
     text, trigger, alt = doc.folded, rules["trigger"], rules["alternation"]
-    first = _first_chars(trigger.source)
     rs, slots, rule_of_group, falls_back = (rules["rules"], rules["slots"], rules["rule_of_group"],
                                             rules["falls_back"])
     add = doc.rows.setdefault("quantities", []).append
     # the compiled patterns are called directly (the Pattern wrappers cost a tenth of the stage)
     # under Pattern's time limit; a timeout is reported as Pattern reports it
     scan, match = trigger.hot("finditer", text), alt.hot("match", text)
+    tg = trigger.groupindex.get(TRIGGER_GROUP, 0)        # the trigger's span in a scan (_scanner)
+    not_after = rules["not_after"]                       # see _everywhere
     spans = doc.main_spans() if doc.blocks else [(0, len(text))]
     for bs, be in spans:
-        pos = scan_from = bs
-        if first is not None:
-            f = first.search(text, bs, be)
-            if f is None:
-                continue                  # no character a trigger can start with
-            scan_from = f.start()
+        pos = trigger_end = bs
         try:
-            for t in scan(text, scan_from, be):
+            for t in scan(text, bs, be):
                 start = t.start()
+                if start < trigger_end:
+                    continue              # inside the previous trigger
+                trigger_end = t.end(tg)
                 if start < pos:
                     continue              # inside a mention already read (a range, a list)
+                if not_after and text.endswith(not_after, 0, start):
+                    continue              # every candidate here is excluded
                 try:
                     m = match(text, start, be)
                 except TimeoutError:
@@ -617,7 +713,8 @@ def _rows(doc: Doc, m, slots: tuple, rule: Rule, rules: dict) -> list[dict]:
     if "," in num and "，" in doc.text[start:end]:
         return []                  # a full-width comma folded to "," is punctuation, not a separator
     canon = unit.unit if unit else None
-    if _excluded(text, start, end, nums, dim, rules["exclusion_plans"][canon]):
+    plan = rules["exclusion_plans"][surface or None][_number_class(nums[0])]
+    if _excluded(text, start, end, nums, plan):
         return []
     if items:
         return _list_rows(doc, m.start(kl), nums, end, canon, dim, rule, rules, surface)
@@ -674,13 +771,22 @@ def _share_magnitude(num: str, lo, num2: str, hi):
     return lo * (hi / coef) if coef else lo
 
 
-def _excluded(text, start, end, nums, dim, plan) -> str | None:
-    """The id of the first exclusion whose conditions all hold, else None. plan: the exclusions
-    that can apply to the candidate's unit, by number class (_plans)."""
+def _excluded(text, start, end, nums, plan: Plan) -> bool:
+    """Does one of the exclusions that can apply (plan: by unit and number class) hold?"""
+    if plan.always:
+        return True
+    if plan.before and text.endswith(plan.before, 0, start):
+        return True
+    if plan.after and text.startswith(plan.after, end):
+        return True
+    if plan.words is not None and plan.words.overlap(text, start, end):
+        return True
     year = None
-    for x in plan[_number_class(nums[0])]:
-        if x.dimensions is not None and dim not in x.dimensions:
-            continue
+    if plan.year:
+        year = any(numerals.looks_like_year(n) for n in nums)
+        if year:
+            return True
+    for x in plan.rest:
         if x.number == "year":
             if year is None:
                 year = any(numerals.looks_like_year(n) for n in nums)
@@ -692,33 +798,15 @@ def _excluded(text, start, end, nums, dim, plan) -> str | None:
             continue
         if x.before is not None and not x.before.holds(text, start):
             continue
-        if x.words and not _overlaps_word(text, start, end, x):
+        if x.words is not None and not x.words.overlap(text, start, end):
             continue
-        return x.id
-    return None
-
-
-def _overlaps_word(text: str, start: int, end: int, x: Exclusion) -> bool:
-    """Does one of x's words occur overlapping [start, end)? Such an occurrence either covers
-    the span's first character or begins inside the span, so only those alignments are tried
-    (the second at the characters that begin a word, found by one class search)."""
-    by_char = x.by_char
-    for word, j in by_char.get(text[start], ()):
-        if j <= start and text.startswith(word, start - j):
-            return True
-    search, p = x.word_start.search, start + 1
-    while (f := search(text, p, end)) is not None:
-        p = f.start()
-        for word, j in by_char[text[p]]:
-            if j == 0 and text.startswith(word, p):
-                return True
-        p += 1
+        return True
     return False
 
 
 def _approx(text, start, end, dim, written, ax, prefix=True, suffix=True) -> str:
-    if prefix and start and text[start - 1] in ax["prefix_last"]:
-        for k in ax["prefix_lengths"]:
+    if prefix and start and (lengths := ax["prefix_lengths"].get(text[start - 1])):
+        for k in lengths:
             if start >= k:
                 word = text[start - k:start]
                 kind = ax["prefix"].get(word)
@@ -733,8 +821,8 @@ def _approx(text, start, end, dim, written, ax, prefix=True, suffix=True) -> str
                     return kind
     if "多" in written or "余" in written:
         return "gt"                                   # 10余场, 300多家, 一年多, 3个多月
-    if suffix and end < len(text) and text[end] in ax["suffix_first"]:
-        for k in ax["suffix_lengths"]:
+    if suffix and end < len(text) and (lengths := ax["suffix_lengths"].get(text[end])):
+        for k in lengths:
             word = text[end:end + k]
             kind = ax["suffix"].get(word)
             if not kind:
