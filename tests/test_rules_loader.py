@@ -70,6 +70,16 @@ def test_missing_and_unknown_rule_files(rules_copy):
         load_rules(rules_copy)
 
 
+def test_trigger_that_can_match_nothing_is_refused(rules_copy):
+    # the quantities scan jumps from trigger start to trigger start: an empty trigger cannot be scanned
+    _break(rules_copy / "quantities.yaml", "  TRIGGER: '(?=", "  TRIGGER: '(?:x)?(?=")
+    _break(rules_copy / "quantities.yaml", "(?=[0-9零〇", "(?:(?=[0-9零〇")
+    _break(rules_copy / "quantities.yaml", "{UNIT})))'", "{UNIT})))?)'")
+    with pytest.raises(RuleError, match="at least one character") as e:
+        load_rules(rules_copy)
+    assert "quantities.yaml" in str(e.value) and "TRIGGER" in str(e.value)
+
+
 def test_pattern_that_does_not_compile_names_the_rule():
     with pytest.raises(RuleError) as e:
         Pattern("(unclosed", Where("rules/x.yaml", "x.rule", 12))
