@@ -19,8 +19,8 @@ strings and one that backtracks badly is refused with its file and rule. Per can
 exclusions that can apply are looked up by unit and number class (_plans), not re-tested, and
 those with one plain condition are tested together (Plan); one that drops every candidate
 after some text (第) is tested at the trigger, before the rules are matched there.
-Where the time goes (400 corpus documents): the trigger scan about half, the alternation a
-fifth, building and checking rows the rest.
+Where the time goes (callgrind, 100 corpus documents, 2026-12-06): the trigger scan about a
+third, the alternation an eighth, building and checking rows the rest.
 """
 from __future__ import annotations
 
