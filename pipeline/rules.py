@@ -310,8 +310,9 @@ def _spell_out(source: str, verbose: bool = False) -> str | None:
                 return None
             if esc[1] in "dDsSwWpP":
                 body = regex_class(esc)
-                if not body or in_class and "-" in (source[i - len(esc) - 1], source[i:i + 1]):
-                    return None                                 # `[a-\d]`: a range to `re`
+                if not body or in_class and (source[i - len(esc) - 1] == "-" or
+                                             source[i:i + 1] == "-" and source[i + 1:i + 2] != "]"):
+                    return None                                 # `[a-\d]`, `[\d-z]`: a range to `re`
                 out.append(body if in_class else f"[{body}]")
             elif esc[1] in "bB" and not in_class:               # in a class: a backspace to both
                 out.append(_boundary(esc[1] == "b"))

@@ -203,7 +203,7 @@ def test_stdlib_twin_only_where_both_modules_read_the_pattern_alike():
     w = Where("rules/x.yaml", "x", 1)
     assert Pattern(r"[0-9]+个", w, stdlib=True).std is not None
     assert Pattern(r"[0-9]+个", w).std is None                       # only when asked for
-    for source in (r"\d+个", r"[^\s:]", r"\p{Han}+", r"\P{Han}", r"\pL", r"a\b", r"\B", r"[\W_]"):
+    for source in (r"\d+个", r"[^\s:]", r"\p{Han}+", r"\P{Han}", r"\pL", r"a\b", r"\B", r"[\W_]", r"[\w-]"):
         assert Pattern(source, w, stdlib=True).std is not None, source   # written out
     for source, flags in ((r"(?<=a|bb)c", 0), (r"[[:alpha:]]+", 0), (r"abc", regex.I), (r"(?i)abc", 0), (r"\X", 0),
                           (r"\N{DIGIT ONE}", 0), (r"(?:ab){e<=1}", 0), (r"[a-\d]", 0), (r"[\d-z]", 0),
@@ -230,7 +230,7 @@ def test_written_out_classes_are_regex_classes_on_every_code_point():
     every = every_char()
     assert [ord(c) for c in every[:3]] == [0, 1, 2] and len(every) == sys.maxunicode + 1
     for esc in TABLE_ESCAPES:
-        for source in (f"{esc}+", f"[{esc}]+", f"[^{esc}]+", f"[{esc}x]+", f"[^x{esc}]+"):
+        for source in (f"{esc}+", f"[{esc}]+", f"[^{esc}]+", f"[{esc}x]+", f"[^x{esc}]+", f"[{esc}-]+"):
             twin = stdlib_twin(source, 0)
             assert twin is not None, source
             assert _spans(twin, every) == _spans(regex.compile(source, regex.V0), every), source
