@@ -14,6 +14,7 @@ import functools
 import hashlib
 import re
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Iterable
@@ -270,22 +271,123 @@ class Pattern:
         return self.rx.groupindex
 
 
-# escapes whose Unicode tables differ between `regex` and `re`, and flags only `regex` knows
-_TABLE_ESCAPES = re.compile(r"\\[dDwWsSbBpPNX]")
-_SHARED_FLAGS = re.M | re.S | re.X          # not re.I: the two case foldings differ
+# Flags both modules read alike; not re.I: the two case foldings differ
+_SHARED_FLAGS = re.M | re.S | re.X
 
 
 def stdlib_twin(source: str, flags: int) -> re.Pattern | None:
-    """The same pattern for stdlib `re`, where both modules read it alike: no \\d \\w \\s \\b
-    \\p{..} (their Unicode tables differ), no [[:alpha:]] (a POSIX class to `regex`, a set to
-    `re`), no flag `re` lacks, and `re` compiles it (fixed-width look-behind ...). None otherwise."""
-    plain = source.replace("\\\\", "")
-    if flags & ~_SHARED_FLAGS or _TABLE_ESCAPES.search(plain) or "[[:" in plain:   # POSIX class
+    """The same pattern for stdlib `re`, or None where the two modules could read it otherwise.
+    \\d \\s \\w \\p{..} (and \\D \\S \\W \\P{..}) are written out as the code points `regex`
+    matches with them (`regex_class`): the modules' Unicode tables differ; \\b and \\B as
+    look-arounds on that \\w. Refused: \\N \\X, POSIX and nested classes, set operations,
+    inline flags other than m s x, `{` that is not a counted repeat (fuzzy matching to
+    `regex`, a literal to `re`), flags `re` lacks, and what `re` does not compile (look-behind
+    of varying width ...)."""
+    if flags & ~_SHARED_FLAGS:
+        return None
+    spelled = _spell_out(source, verbose=bool(flags & re.X))
+    if spelled is None:
         return None
     try:
-        return re.compile(source, flags)
+        return re.compile(spelled, flags)
     except re.error:
         return None
+
+
+_REPEAT = re.compile(r"\{\d*(?:,\d*)?\}")
+_INLINE_FLAGS = re.compile(r"\(\?([a-zA-Z-]+)[:)]")
+
+
+def _spell_out(source: str, verbose: bool = False) -> str | None:
+    """`source` with its table escapes written out for `re` (see stdlib_twin), None if refused."""
+    out: list[str] = []
+    i, n, in_class = 0, len(source), False
+    while i < n:
+        c = source[i]
+        if c == "\\":
+            esc, i = _escape_at(source, i)
+            if esc is None:
+                return None
+            if esc[1] in "dDsSwWpP":
+                body = regex_class(esc)
+                if not body or in_class and (source[i - len(esc) - 1] == "-" or
+                                             source[i:i + 1] == "-" and source[i + 1:i + 2] != "]"):
+                    return None                                 # `[a-\d]`, `[\d-z]`: a range to `re`
+                out.append(body if in_class else f"[{body}]")
+            elif esc[1] in "bB" and not in_class:               # in a class: a backspace to both
+                out.append(_boundary(esc[1] == "b"))
+            else:
+                out.append(esc)
+            continue
+        if in_class:
+            if c == "[" or source[i:i + 2] in ("&&", "--", "||", "~~"):   # nested set, set operation
+                return None
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            j = i + 1 + (source[i + 1:i + 2] == "^")
+            if source[j:j + 1] == "]":                       # `[]...]`: a literal first `]`
+                out.append(source[i:j + 1])
+                i = j + 1
+                continue
+        elif c == "{" and not _REPEAT.match(source, i):
+            return None
+        elif c == "(" and source[i + 1:i + 2] == "?":
+            if source[i + 2:i + 3] == "#":                    # a comment: no escape is read there
+                return None
+            m = _INLINE_FLAGS.match(source, i)
+            if m and set(m.group(1)) - set("msx-"):
+                return None
+            verbose = verbose or bool(m and "x" in m.group(1).split("-")[0])
+        elif c == "#" and verbose:                            # a comment runs to the line end
+            j = source.find("\n", i)
+            j = n if j < 0 else j
+            if any(x in source[i:j] for x in "\\[]"):       # not sure it is one: refuse
+                return None
+            out.append(source[i:j])
+            i = j
+            continue
+        out.append(c)
+        i += 1
+    return None if in_class else "".join(out)
+
+
+def _escape_at(source: str, i: int) -> tuple[str | None, int]:
+    """The escape at source[i] (a backslash) and the index after it; None when refused."""
+    e = source[i + 1:i + 2]
+    if not e or e in "NX":
+        return None, i
+    if e in "pP":
+        if source[i + 2:i + 3] == "{":
+            j = source.find("}", i + 2)
+            return (None, i) if j < 0 else (source[i:j + 1], j + 1)
+        return source[i:i + 3], i + 3                           # \pL
+    return source[i:i + 2], i + 2
+
+
+@functools.cache
+def regex_class(escape: str) -> str:
+    """The code points `regex` matches with `escape` (`\\s`, `\\P{Han}` ...), as the body of a
+    stdlib class (ranges): computed from `regex` itself on every code point, once a process."""
+    return "".join(rf"\U{m.start():08x}-\U{m.end() - 1:08x}"
+                   for m in regex.finditer(f"[{escape}]+", every_char(), flags=regex.VERSION0))
+
+
+@functools.cache
+def _boundary(word: bool) -> str:
+    """\\b (word) or \\B for `re`, on `regex`'s \\w: in version 0 a boundary is where a \\w
+    character meets a non-\\w one (or a text edge)."""
+    w = "[" + regex_class(r"\w") + "]"
+    if word:
+        return f"(?:(?<={w})(?!{w})|(?<!{w})(?={w}))"
+    return f"(?:(?<={w})(?={w})|(?<!{w})(?!{w}))"
+
+
+@functools.cache
+def every_char() -> str:
+    """Every code point in order, surrogates too (decoded: 4x faster than joining chr())."""
+    import numpy as np
+    return np.arange(sys.maxunicode + 1, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def alternation(words: Iterable[str]) -> str:

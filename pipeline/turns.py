@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import array
 import bisect
-import functools
 import re
 import sys
 
@@ -73,31 +72,26 @@ def compile_rules(data: LDict, path) -> dict:
     # backtrack catastrophically: plain `regex`, no per-call timeout (it costs more than most
     # matches; a batch run's watchdog still covers them).
     # A pattern holding a rule's own regex (`reporter_label`, `speech_frame` …) is a `Pattern`.
+    # `_fast`: a stdlib `re` twin where one is measured faster (below).
     # role + name in running text (lead, participant lists), anchored on the title ending; the
     # role's start is found by scanning back to punctuation (`_role_start`). Stdlib `re` skips
-    # to a title word's first character fast (`regex` tries every position): \p{Han} and \s are
-    # spelled out as the classes `regex` reads them
-    han, space = _regex_class(r"\p{Han}"), _regex_class(r"\s")
-    r["role_name"] = re.compile(rf"{ends}(?P<name>[{han}]{{2,3}}?)(?=[,.;:。、{space}(<]|$|{after}|等)", re.M)
-    r["role_back"] = regex.compile(rf"(?:[^{_STOP.replace('、', '')}由]{{0,40}})\Z")
+    # to a title word's first character fast (`regex` tries every position)
+    _fast(r, "role_name", rf"{ends}(?P<name>\p{{Han}}{{2,3}}?)(?=[,.;:。、\s(<]|$|{after}|等)", re.M)
     # a role + name, whole: stdlib `re` (a fifth of the instructions: this backtracks a lot, over
-    # the tree of endings at every lazy step), \p{Han} and \s spelled out as `regex` reads them
-    stop = _STOP.replace(r"\s", space)
-    role_std = rf"(?:[^{stop}]{{0,30}}?{ends}、)*[^{stop}]{{0,30}}?{ends}"
-    r["role_full"] = re.compile(rf"(?P<role>{role_std})(?P<name>[{han}]{{2,3}})")
+    # the tree of endings at every lazy step)
+    _fast(r, "role_full", rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}})")
     # a caption: a line that is only role + name ({4,45}+ is possessive: giving back a character
     # cannot help, the next one would be another [^\s<>], never `<`, a space or the line end)
-    r["caption"] = regex.compile(rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<line>[^\s<>]{{4,45}}+)(?:</[a-z]+>)*{_SEP}$",
-                                 regex.M)
-    r["host"] = regex.compile(rf"由(?P<role>{role})?(?P<name>\p{{Han}}{{2,3}}?)主持")
+    _fast(r, "caption", rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<line>[^\s<>]{{4,45}}+)(?:</[a-z]+>)*{_SEP}$", re.M)
+    _fast(r, "host", rf"由(?P<role>{role})?(?P<name>\p{{Han}}{{2,3}}?)主持")
     r["title_person"] = regex.compile(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}}?)(?=主持|答|就|宣布|表示|发表|谈|在|:|$)")
     r["title_role"] = regex.compile(rf"(?P<role>{role})(?=主持|答|就|宣布|表示|发表|谈|:)")
     qa = _trie(r["question_labels"] + r["answer_labels"] + r["host_labels"])
     r["label"] = Pattern(
         rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<label>(?P<after>{r['after_meeting_question']})|(?P<qa>{qa})(?=[ \t]*:)"
         rf"|(?P<reporter>{r['reporter_label']})|(?P<name>\p{{Han}}{{2,4}}))(?P<cue>[ \t]*:)",
-        where("turn.label"), regex.M)
-    r["bare"] = regex.compile(rf"^{_SEP}(?P<name>\p{{Han}}{{2,4}}){_SEP}$", regex.M)
+        where("turn.label"), regex.M, stdlib=True)
+    _fast(r, "bare", rf"^{_SEP}(?P<name>\p{{Han}}{{2,4}}){_SEP}$", re.M)
     r["heading"] = regex.compile(r"^[ \t]*#", regex.M)
     verbs = _trie(r["speech_verbs"])
     adv = _trie(r["speech_adverbs"])
@@ -107,13 +101,10 @@ def compile_rules(data: LDict, path) -> dict:
     r["reported"] = re.compile(rf"(?P<verb>{verbs})(?P<sep>[,:])")
     # the subject runs from a clause start to the verb; it never spans a clause end (the frame
     # 在…中 excludes them too): so the search may start after the last one (`_subject`)
-    tail = lambda stop: rf"(?=[^{_CLAUSE_END}]*\Z)[ \t]*(?P<sp>[^{stop}]{{1,24}}?)(?P<pre>{pre})\Z"
-    r["subject"] = regex.compile(r"(?:^|(?<=[\n。!?;:,>]|[。!?]”))" + tail(_STOP))
-    # the same for stdlib `re` when it reads the frame alike (a third of the instructions:
-    # `regex` sets up each call at length); \s spelled out as `regex` reads it, the look-behind
-    # split into fixed widths
-    std = r"(?:^|(?<=[\n。!?;:,>])|(?<=[。!?]”))" + tail(_STOP.replace(r"\s", _regex_class(r"\s")))
-    r["subject_search"] = (stdlib_twin(std, 0) or r["subject"]).search
+    # (stdlib `re` when it reads the frame alike: a third of the instructions, as `regex` sets up
+    # each call at length; the look-behind in fixed widths, as `re` needs)
+    _fast(r, "subject", r"(?:^|(?<=[\n。!?;:,>])|(?<=[。!?]”))(?=[^" + _CLAUSE_END + r"]*\Z)[ \t]*"
+          rf"(?P<sp>[^{_STOP}]{{1,24}}?)(?P<pre>{pre})\Z")
     # to the last clause end (greedy, then back): fewer instructions than a REVERSE `regex`
     # search or a str.rfind per character, as call overhead dominates on these short spans
     r["clause_cut"] = re.compile(rf".*[{_CLAUSE_END}]", re.S).match
@@ -121,7 +112,7 @@ def compile_rules(data: LDict, path) -> dict:
     head = rf"“(?P<q>[^“”\n]{{2,600}})”,?"
     quote = rf"{head}(?=[^{_CLAUSE_END}]*?{verbs})"
     r["quote_first"] = Pattern(rf"{quote}(?P<sp>[^{_STOP}]{{1,24}}?)(?P<cue>{cue})(?=[。,.]|$)",
-                               where("turn.quote_first"), regex.M)
+                               where("turn.quote_first"), regex.M, stdlib=True)
     r["trailing"] = regex.compile(r["trailing_markup"])
     r["trailing_needs"] = required_literals(r["trailing_markup"])     # `<`: most turns hold no markup
     # scanners (stdlib `re`, far faster at finding literals): each finds the places where its
@@ -173,17 +164,13 @@ def _class_table(r: dict):
     return table, (sorted({len(w) for w in verbs}, reverse=True) if plain else None)
 
 
-@functools.cache
-def _regex_class(prop: str) -> str:
-    """The characters `regex` matches with `prop` (`\\p{Han}`), as the body of a stdlib class:
-    computed from `regex` itself, once a process, since the two modules' Unicode tables differ."""
-    return "".join(rf"\U{m.start():08x}-\U{m.end() - 1:08x}" for m in regex.finditer(f"{prop}+", _every_char()))
-
-
-@functools.cache
-def _every_char() -> str:
-    """Every code point in order, surrogates too (decoded: 4x faster than joining chr())."""
-    return np.arange(sys.maxunicode + 1, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
+def _fast(r: dict, key: str, source: str, flags: int = 0) -> None:
+    """r[key]: `source` compiled for stdlib `re` where `re` reads it as `regex` does
+    (rules.stdlib_twin writes \\p{Han}, \\s ... out as `regex`'s classes), else for `regex`. For
+    the patterns built here where `re` is measured faster on the calls this stage makes.
+    r["fast_sources"] keeps each source (tests match them with `regex` too)."""
+    r.setdefault("fast_sources", {})[key] = (source, flags)
+    r[key] = stdlib_twin(source, flags) or regex.compile(source, flags)
 
 
 def _trie(words) -> str:
@@ -750,7 +737,7 @@ def _subject(folded: str, lo: int, verb: int, r: dict) -> tuple[int, int, int] |
     key = (id(r), folded[max(0, s - 2):s], folded[s:verb])
     hit = _SUBJECT_CACHE.get(key, False)
     if hit is False:
-        m = r["subject_search"](folded, s, verb)
+        m = r["subject"].search(folded, s, verb)
         hit = None if m is None else (m.start("sp") - s, m.end("sp") - s, m.start("pre") - s)
         if len(_SUBJECT_CACHE) > 20_000:                 # memory must not grow with the corpus
             _SUBJECT_CACHE.clear()

@@ -213,10 +213,85 @@ def test_stdlib_twin_only_where_both_modules_read_the_pattern_alike():
     w = Where("rules/x.yaml", "x", 1)
     assert Pattern(r"[0-9]+个", w, stdlib=True).std is not None
     assert Pattern(r"[0-9]+个", w).std is None                       # only when asked for
-    for source, flags in ((r"\d+个", 0), (r"\s", 0), (r"\p{Han}+", 0), (r"a\b", 0), (r"(?<=a|bb)c", 0), (r"[[:alpha:]]+", 0),
-                          (r"abc", regex.I)):
+    for source in (r"\d+个", r"[^\s:]", r"\p{Han}+", r"\P{Han}", r"\pL", r"a\b", r"\B", r"[\W_]", r"[\w-]"):
+        assert Pattern(source, w, stdlib=True).std is not None, source   # written out
+    for source, flags in ((r"(?<=a|bb)c", 0), (r"[[:alpha:]]+", 0), (r"abc", regex.I), (r"(?i)abc", 0), (r"\X", 0),
+                          (r"\N{DIGIT ONE}", 0), (r"(?:ab){e<=1}", 0), (r"[a-\d]", 0), (r"[\d-z]", 0),
+                          (r"a(?#\d)", 0), (r"[a[b]]", 0), (r"[a&&b]", 0), ("a # [\\d\n", regex.X)):
         assert Pattern(source, w, flags, stdlib=True).std is None, source
-    assert Pattern(r"\\d", w, stdlib=True).std is not None           # an escaped backslash, then d
+    assert Pattern(r"\\d", w, stdlib=True).std.pattern == r"\\d"      # an escaped backslash, then d
+    assert Pattern(r"[\b]", w, stdlib=True).std.pattern == r"[\b]"    # in a class: a backspace to both
+
+
+TABLE_ESCAPES = (r"\d", r"\D", r"\s", r"\S", r"\w", r"\W", r"\p{Han}", r"\P{Han}", r"\pL", r"\p{N}", r"\P{Lu}")
+
+
+def _spans(pat, text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in pat.finditer(text)]
+
+
+def test_written_out_classes_are_regex_classes_on_every_code_point():
+    """Each escape `stdlib_twin` writes out matches, under `re`, exactly the code points it
+    matches under `regex`: alone, in a class, in a negated class. (Runs of matches over every
+    code point in order: equal runs, equal members.)"""
+    import sys
+
+    from pipeline.rules import every_char, stdlib_twin
+    every = every_char()
+    assert [ord(c) for c in every[:3]] == [0, 1, 2] and len(every) == sys.maxunicode + 1
+    for esc in TABLE_ESCAPES:
+        for source in (f"{esc}+", f"[{esc}]+", f"[^{esc}]+", f"[{esc}x]+", f"[^x{esc}]+", f"[{esc}-]+"):
+            twin = stdlib_twin(source, 0)
+            assert twin is not None, source
+            assert _spans(twin, every) == _spans(regex.compile(source, regex.V0), every), source
+
+
+def test_written_out_word_boundaries_are_regex_boundaries_on_every_code_point():
+    """\\b and \\B: every code point beside a word character and beside a non-word one."""
+    import numpy as np
+
+    from pipeline.rules import stdlib_twin
+    codes = np.arange(0x110000, dtype="<u4")
+    for other in ("a", " "):
+        pairs = np.stack([codes, np.full_like(codes, ord(other))], axis=1)
+        text = pairs.tobytes().decode("utf-32-le", "surrogatepass")
+        for source in (r"\b", r"\B", r"\b.\B"):
+            assert _spans(stdlib_twin(source, regex.S), text) == _spans(regex.compile(source, regex.S | regex.V0), text), \
+                (other, source)
+
+
+def _same_on(rx, twin, text: str, key: str) -> None:
+    """rx and twin agree on text: every match, a match at every line start, a search in the
+    window before each punctuation mark (as turns searches back from a speech verb) and a
+    fullmatch of every clause (as turns matches a role)."""
+    got = lambda m: None if m is None else (m.span(), m.groups())
+    assert [got(m) for m in twin.finditer(text)] == [got(m) for m in rx.finditer(text)], key
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+    assert [got(twin.match(text, p)) for p in starts] == [got(rx.match(text, p)) for p in starts], key
+    marks = [i for i, c in enumerate(text) if c in ",:。!?;\n“”"]
+    assert [got(twin.search(text, max(0, q - 60), q)) for q in marks] == \
+        [got(rx.search(text, max(0, q - 60), q)) for q in marks], key
+    cuts = [-1] + marks + [len(text)]
+    clauses = [(a + 1, b) for a, b in zip(cuts, cuts[1:]) if b > a + 1]
+    assert [got(twin.fullmatch(text, a, b)) for a, b in clauses] == [got(rx.fullmatch(text, a, b)) for a, b in clauses], key
+
+
+def test_twins_match_as_regex_does_on_corpus_text(engine):
+    """The patterns turns runs under stdlib `re` (rule patterns' twins under the watchdog, and
+    the patterns it builds, `_fast`) find what `regex` finds, on corpus documents (folded)."""
+    from conftest import corpus_records
+    from pipeline.document import fold_width
+    r = engine.rules["turns"]
+    pairs = {key: (regex.compile(src, flags | regex.V0), r[key]) for key, (src, flags) in r["fast_sources"].items()}
+    pairs.update({key: (r[key].rx, r[key].std) for key in ("label", "quote_first")})
+    for key, (rx, twin) in pairs.items():
+        assert twin is not None and twin.__class__.__module__ == "re", key          # a twin, not `regex`
+    texts = [rec["text"] for name in ("mfa_spokesperson.jsonl", "xwlb_daily.jsonl") for rec in corpus_records(name, 25)]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]
+    for text in texts:
+        folded = fold_width(text)
+        for key, (rx, twin) in pairs.items():
+            _same_on(rx, twin, folded, key)
 
 
 def test_watched_run_gives_the_rows_of_the_timed_run(corpus_dir):
