@@ -233,7 +233,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     digest = _is_digest(doc.title, firsts, heads, rules)
     ref = _bigrams((doc.title or "") + _lead(bodies, title_i, rules))
     menu = _menu_runs(bodies, firsts, rules)
-    labels: list[tuple[str, str]] = []
+    out: list[Block] = []
     # hot loop: rule data and the word lists' one-search prefilters bound once per document
     footer_set, box_set, box_words = rules["footer_set"], rules["box_set"], rules["box"]
     line_len, contains_max = rules["line_len"], rules["contains_max_chars"]
@@ -245,7 +245,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     seen_dateline = False
     seen_body = False
     toc = False
-    for i, (body, first, h) in enumerate(zip(bodies, firsts, heads)):
+    for i, ((s, e), body, first, h) in enumerate(zip(spans, bodies, firsts, heads)):
         label = reason = None
         if i < n_front:
             label, reason = ("main", "front matter title") if i == title_i else ("boilerplate", "front matter")
@@ -305,8 +305,8 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             else:
                 label, reason = "main", "document body"
                 seen_body = seen_body or (len(body) >= 15 and body[-1] in rules["sentence_end_chars"])
-        labels.append((label, reason))
-    doc.blocks = [Block(i, s, e, label, reason) for i, ((s, e), (label, reason)) in enumerate(zip(spans, labels))]
+        out.append(Block(i, s, e, label, reason))
+    doc.blocks = out
     doc.invalidate()
 
 
