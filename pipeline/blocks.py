@@ -74,6 +74,7 @@ def compile_rules(data: LDict, path) -> dict:
     out["box_set"] = frozenset(out["box"])
     out["line_set"] = frozenset(out["boilerplate_line"])
     out["line_len"] = max(map(len, out["line_set"]), default=-1)     # longer text is in no set
+    out["key_len"] = max(map(len, out["footer_set"] | out["box_set"]), default=-1)   # likewise
     out["sentence_end_chars"] = frozenset(data["sentence_end"]["pattern"].strip("[]"))
     if not regex.match(r"\^(?:\(\?P<\w+>)?#", data["heading"]["pattern"]):         # see _heading
         raise w.at(data["heading"], data["heading"]["id"]).error("pattern must start with `^#`")
@@ -236,7 +237,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     out: list[Block] = []
     # hot loop: rule data and the word lists' one-search prefilters bound once per document
     footer_set, box_set, box_words = rules["footer_set"], rules["box_set"], rules["box"]
-    line_len, contains_max = rules["line_len"], rules["contains_max_chars"]
+    line_len, contains_max, key_len = rules["line_len"], rules["contains_max_chars"], rules["key_len"]
     starts = [s for s, _ in spans]
     linked = _touched(text, starts, rules["probes"]["link_line"])
     teased = _touched(text, starts, rules["probes"]["teaser"])
@@ -253,7 +254,8 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             label, reason = "main", "title"
         elif state == "boilerplate":
             label, reason = "boilerplate", state_reason
-        elif (key := first.strip(" ：:")) in footer_set:
+        # (set look-ups only for text short enough to be in the set: no hash of a long line)
+        elif (keyed := len(key := first.strip(" ：:")) <= key_len) and key in footer_set:
             state, state_reason = "boilerplate", f"after footer marker {key}"
             label, reason = "boilerplate", f"footer marker {key}"
         elif state == "box" and not _is_prose(body, rules):
@@ -264,7 +266,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
         elif toc and not h:
             label, reason = ("main", "date line") if rules["date_line"].search(body) else \
                 ("boilerplate", "table of contents: headlines of the stories below")
-        elif key in box_set or (first.startswith(box_words) and _box_start(first, rules)):
+        elif keyed and key in box_set or (first.startswith(box_words) and _box_start(first, rules)):
             state, state_reason = "box", f"link box {key[:12]}"
             label, reason = "boilerplate", f"link box marker {key[:12]}"
         elif ((maybe_link := i in linked) or len(body) <= contains_max or len(body.strip()) <= line_len) \
@@ -356,7 +358,7 @@ def _box_start(first: str, rules: dict) -> bool:
 
 def _boilerplate_line(body: str, rules: dict, maybe_link: bool) -> str | None:
     """maybe_link: the block holds a probe string of link_line (see _touched)."""
-    if body.strip() in rules["line_set"]:
+    if len(line := body.strip()) <= rules["line_len"] and line in rules["line_set"]:
         return "boilerplate line"
     if len(body) <= rules["contains_max_chars"]:
         w = _contains(body, rules, "boilerplate_contains")
