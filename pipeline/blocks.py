@@ -27,8 +27,9 @@ from .document import Block, Doc
 from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list
 
 _LINE = regex.compile(r"[^\n]*\n?")
-# a line's text without its leading and trailing white space (stdlib \s is str.isspace, as strip())
-_LINE_TEXT = re.compile(r"\S(?:[^\n]*\S)?")
+# a line's text without its leading and trailing white space (stdlib \s is str.isspace, as strip());
+# a look-behind, not an optional group `\S(?:[^\n]*\S)?`: sre runs that by its slower repeat machinery
+_LINE_TEXT = re.compile(r"\S[^\n]*(?<=\S)")
 _CLAUSE_PUNCT = re.compile("[。，！？；：,.!?;:]")       # a menu item holds none
 _HAN_BIGRAM_STRIP = regex.compile(r"[^\p{Han}A-Za-z0-9]+")
 
