@@ -361,10 +361,9 @@ def _boilerplate_line(body: str, rules: dict, maybe_link: bool) -> str | None:
     """maybe_link: the block holds a probe string of link_line (see _touched)."""
     if len(line := body.strip()) <= rules["line_len"] and line in rules["line_set"]:
         return "boilerplate line"
-    if len(body) <= rules["contains_max_chars"]:
-        w = _contains(body, rules, "boilerplate_contains")
-        if w:
-            return f"boilerplate marker {w}"
+    # (the one-search prefilter of _contains here, not in a call per short block: most hold none)
+    if len(body) <= rules["contains_max_chars"] and rules["any"]["boilerplate_contains"].search(body):
+        return f"boilerplate marker {_contains(body, rules, 'boilerplate_contains')}"
     if maybe_link and _may_match(rules, "link_line", body, len(body)) and rules["link_line"].search(body):
         return "link line"
     return None
