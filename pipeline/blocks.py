@@ -230,7 +230,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     spans, n_front = paragraphs(text, rules)
     bodies = [text[s:e] for s, e in spans]
     firsts = [b if "\n" not in b else b[:b.index("\n")] for b in bodies]
-    heads = _headings(firsts, rules)
+    heads = _headings(firsts, rules, text)
     title_i = _find_title(doc, n_front, bodies, firsts, heads, rules)
     digest = _is_digest(doc.title, firsts, heads, rules)
     ref = _bigrams((doc.title or "") + _lead(bodies, title_i, rules))
@@ -328,10 +328,15 @@ def _touched(text: str, starts: list[int], probes: tuple[str, ...] | None) -> se
     return out
 
 
-def _headings(firsts: list[str], rules: dict) -> list:
+def _headings(firsts: list[str], rules: dict, text: str) -> list:
     """_heading of each block's first line, once per block (the title, digest and story checks
-    reuse them)."""
-    return [_heading(f, rules) if f[:1] == "#" else None for f in firsts]
+    reuse them). `text`: the document (a call's time limit; see Pattern.hot)."""
+    pat = rules["heading"]
+    search = pat.hot("search", text)
+    try:
+        return [search(f) if f.startswith("#") else None for f in firsts]
+    except TimeoutError:
+        raise pat.timeout_error() from None
 
 
 def _heading(s: str, rules: dict):
