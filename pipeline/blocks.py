@@ -64,7 +64,10 @@ def compile_rules(data: LDict, path) -> dict:
         out[key] = Pattern(rule["pattern"], rw, regex.M)
     # strings one of which every match contains (None: unknown): most blocks hold none, and a
     # `str.find` is far cheaper than a pattern search (see _may_match)
-    out["needs"] = {key: _any_of(required_literals(data[key]["pattern"])) for key in ("link_line", "dateline")}
+    needs = {key: required_literals(data[key]["pattern"]) for key in ("link_line", "dateline")}
+    out["needs"] = {key: _any_of(words) for key, words in needs.items()}
+    # ... or, when they are few, a `str.find` each: cheaper still on the short text tested
+    out["needs_probes"] = {key: _probes(words) for key, words in needs.items()}
     # one search for all the words of a list (see _contains)
     out["any"] = {key: _any_of(out[key]) for key in _WORD_RULES}
     # strings found in the whole text by one str.find pass each, far cheaper than a search per
@@ -381,6 +384,12 @@ def _dateline(body: str, rules: dict) -> bool:
 
 def _may_match(rules: dict, key: str, text: str, end: int) -> bool:
     """False when text[:end] lacks every string a match of rule `key` must contain."""
+    probes = rules["needs_probes"][key]
+    if probes is not None:
+        for p in probes:
+            if text.find(p, 0, end) >= 0:
+                return True
+        return False
     needs = rules["needs"][key]             # one search for any of the strings
     return needs is None or needs.search(text, 0, end) is not None
 
