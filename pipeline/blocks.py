@@ -245,6 +245,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     starts = [s for s, _ in spans]
     linked = _touched(text, starts, rules["probes"]["link_line"])
     teased = _touched(text, starts, rules["probes"]["teaser"])
+    date_line = rules["date_line"].hot("search", text)     # every line of a table of contents
 
     state, state_reason = "main", ""
     seen_dateline = False
@@ -268,7 +269,11 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             toc = True
             label, reason = "boilerplate", "table of contents heading (digest page)"
         elif toc and not h:
-            label, reason = ("main", "date line") if rules["date_line"].search(body) else \
+            try:
+                dated = date_line(body)
+            except TimeoutError:
+                raise rules["date_line"].timeout_error() from None
+            label, reason = ("main", "date line") if dated else \
                 ("boilerplate", "table of contents: headlines of the stories below")
         elif keyed and key in box_set or (first.startswith(box_words) and _box_start(first, rules)):
             state, state_reason = "box", f"link box {key[:12]}"
