@@ -193,9 +193,11 @@ def _split_html(text: str, spans: list[tuple[int, int]], rules: dict) -> list[tu
             s, e = spans[j]
             cur = s
             for m in finditer(text, s, e):
-                if m.end() < e:
-                    out.append((cur, m.start() + len(m.group().rstrip())))
-                    cur = m.end()
+                ms, me = m.span()
+                if me < e:
+                    # the end without trailing white space (rstrip only when there is some)
+                    out.append((cur, ms + len(m.group().rstrip()) if text[me - 1].isspace() else me))
+                    cur = me
             out.append((cur, e))
             done = j + 1
             p = find("</", e)
