@@ -78,6 +78,8 @@ def compile_rules(data: LDict, path) -> dict:
     out["box_set"] = frozenset(out["box"])
     out["line_set"] = frozenset(out["boilerplate_line"])
     out["line_len"] = max(map(len, out["line_set"]), default=-1)     # longer text is in no set
+    # first characters of the box words (None: an empty word, which starts every line)
+    out["box_firsts"] = frozenset(w[0] for w in out["box"]) if all(out["box"]) else None
     out["key_len"] = max(map(len, out["footer_set"] | out["box_set"]), default=-1)   # likewise
     out["sentence_end_chars"] = frozenset(data["sentence_end"]["pattern"].strip("[]"))
     if not regex.match(r"\^(?:\(\?P<\w+>)?#", data["heading"]["pattern"]):         # see _heading
@@ -243,6 +245,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     out: list[Block] = []
     # hot loop: rule data and the word lists' one-search prefilters bound once per document
     footer_set, box_set, box_words = rules["footer_set"], rules["box_set"], rules["box"]
+    box_firsts = rules["box_firsts"]
     line_len, contains_max, key_len = rules["line_len"], rules["contains_max_chars"], rules["key_len"]
     starts = [s for s, _ in spans]
     linked = _touched(text, starts, rules["probes"]["link_line"])
@@ -277,7 +280,8 @@ def label_blocks(doc: Doc, rules: dict) -> None:
                 raise rules["date_line"].timeout_error() from None
             label, reason = ("main", "date line") if dated else \
                 ("boilerplate", "table of contents: headlines of the stories below")
-        elif keyed and key in box_set or (first.startswith(box_words) and _box_start(first, rules)):
+        elif keyed and key in box_set or ((box_firsts is None or first[:1] in box_firsts)
+                                          and first.startswith(box_words) and _box_start(first, rules)):
             state, state_reason = "box", f"link box {key[:12]}"
             label, reason = "boilerplate", f"link box marker {key[:12]}"
         elif ((maybe_link := i in linked) or len(body) <= contains_max or len(body.strip()) <= line_len) \
