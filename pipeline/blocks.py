@@ -469,7 +469,7 @@ def _menu_runs(bodies, firsts, rules) -> set[int]:
     line_max, run_min = rules["menu_line_max"], rules["menu_run_min"]
     # both kinds of menu item start with a short line: most blocks do not
     items = [i for i, (body, first) in enumerate(zip(bodies, firsts))
-             if (len(first) <= line_max or len(first.strip()) <= line_max)
+             if len(first.strip()) <= line_max
              and body and (_short(body, rules) or _multi_short(body, rules))]
     out: set[int] = set()
     run: list[int] = []
