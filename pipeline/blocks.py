@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from operator import itemgetter
 
 import regex
 
@@ -135,7 +136,7 @@ def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _paragraphs(text: str, start: int, rules: dict) -> list[tuple[int, int]]:
-    lines = [m.span() for m in _LINE_TEXT.finditer(text, start)]
+    lines = list(map(re.Match.span, _LINE_TEXT.finditer(text, start)))
     if not lines:
         return []
     # blank[i]: a white-space-only line between lines i and i + 1
@@ -247,7 +248,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     footer_set, box_set, box_words = rules["footer_set"], rules["box_set"], rules["box"]
     box_firsts = rules["box_firsts"]
     line_len, contains_max, key_len = rules["line_len"], rules["contains_max_chars"], rules["key_len"]
-    starts = [s for s, _ in spans]
+    starts = list(map(itemgetter(0), spans))
     linked = _touched(text, starts, rules["probes"]["link_line"])
     teased = _touched(text, starts, rules["probes"]["teaser"])
     date_line = rules["date_line"].hot("search", text)     # every line of a table of contents
