@@ -254,6 +254,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     linked = _touched(text, starts, rules["probes"]["link_line"])
     teased = _touched(text, starts, rules["probes"]["teaser"])
     date_line = rules["date_line"].hot("search", text)     # every line of a table of contents
+    link_line = rules["link_line"].hot("search", text)     # every line of a list of links
 
     state, state_reason = "main", ""
     seen_dateline = False
@@ -288,7 +289,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             state, state_reason = "box", f"link box {key[:12]}"
             label, reason = "boilerplate", f"link box marker {key[:12]}"
         elif ((maybe_link := i in linked) or len(body) <= contains_max or len(body.strip()) <= line_len) \
-                and (bl := _boilerplate_line(body, rules, maybe_link)):    # else none of its tests holds
+                and (bl := _boilerplate_line(body, rules, link_line if maybe_link else None)):    # else none of its tests holds
             label, reason = "boilerplate", bl
         elif i in menu:
             label, reason = "boilerplate", "menu: run of very short lines"
@@ -379,15 +380,20 @@ def _box_start(first: str, rules: dict) -> bool:
         first.startswith(w) and first[len(w):len(w) + 1] in "：: " for w in rules["box"])
 
 
-def _boilerplate_line(body: str, rules: dict, maybe_link: bool) -> str | None:
-    """maybe_link: the block holds a probe string of link_line (see _touched)."""
+def _boilerplate_line(body: str, rules: dict, link_line) -> str | None:
+    """link_line: the link_line rule's hot search when the block holds one of its probe strings
+    (see _touched), else None."""
     if len(line := body.strip()) <= rules["line_len"] and line in rules["line_set"]:
         return "boilerplate line"
     # (the one-search prefilter of _contains here, not in a call per short block: most hold none)
     if len(body) <= rules["contains_max_chars"] and rules["any"]["boilerplate_contains"].search(body):
         return f"boilerplate marker {_contains(body, rules, 'boilerplate_contains')}"
-    if maybe_link and _may_match(rules, "link_line", body, len(body)) and rules["link_line"].search(body):
-        return "link line"
+    if link_line is not None and _may_match(rules, "link_line", body, len(body)):
+        try:
+            if link_line(body):
+                return "link line"
+        except TimeoutError:
+            raise rules["link_line"].timeout_error() from None
     return None
 
 
