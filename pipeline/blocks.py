@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from operator import itemgetter
 
 import regex
 
@@ -27,8 +28,9 @@ from .document import Block, Doc
 from .rules import LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list
 
 _LINE = regex.compile(r"[^\n]*\n?")
-# a line's text without its leading and trailing white space (stdlib \s is str.isspace, as strip())
-_LINE_TEXT = re.compile(r"\S(?:[^\n]*\S)?")
+# a line's text without its leading and trailing white space (stdlib \s is str.isspace, as strip());
+# a look-behind, not an optional group `\S(?:[^\n]*\S)?`: sre runs that by its slower repeat machinery
+_LINE_TEXT = re.compile(r"\S[^\n]*(?<=\S)")
 _CLAUSE_PUNCT = re.compile("[。，！？；：,.!?;:]")       # a menu item holds none
 _HAN_BIGRAM_STRIP = regex.compile(r"[^\p{Han}A-Za-z0-9]+")
 
@@ -60,10 +62,15 @@ def compile_rules(data: LDict, path) -> dict:
         rw = w.at(rule, rule["id"])
         expect(rule["pattern"], str, rw, "pattern")
         check_examples(rule, rw, ("label", "reason"))
-        out[key] = Pattern(rule["pattern"], rw, regex.M)
+        # a stdlib twin (see Pattern) where `re` is measured faster: `</` and a few tag names,
+        # searched in every HTML line
+        out[key] = Pattern(rule["pattern"], rw, regex.M, stdlib=key == "html_paragraph_end")
     # strings one of which every match contains (None: unknown): most blocks hold none, and a
     # `str.find` is far cheaper than a pattern search (see _may_match)
-    out["needs"] = {key: _any_of(required_literals(data[key]["pattern"])) for key in ("link_line", "dateline")}
+    needs = {key: required_literals(data[key]["pattern"]) for key in ("link_line", "dateline")}
+    out["needs"] = {key: _any_of(words) for key, words in needs.items()}
+    # ... or, when they are few, a `str.find` each: cheaper still on the short text tested
+    out["needs_probes"] = {key: _probes(words) for key, words in needs.items()}
     # one search for all the words of a list (see _contains)
     out["any"] = {key: _any_of(out[key]) for key in _WORD_RULES}
     # strings found in the whole text by one str.find pass each, far cheaper than a search per
@@ -74,6 +81,9 @@ def compile_rules(data: LDict, path) -> dict:
     out["box_set"] = frozenset(out["box"])
     out["line_set"] = frozenset(out["boilerplate_line"])
     out["line_len"] = max(map(len, out["line_set"]), default=-1)     # longer text is in no set
+    # first characters of the box words (None: an empty word, which starts every line)
+    out["box_firsts"] = frozenset(w[0] for w in out["box"]) if all(out["box"]) else None
+    out["key_len"] = max(map(len, out["footer_set"] | out["box_set"]), default=-1)   # likewise
     out["sentence_end_chars"] = frozenset(data["sentence_end"]["pattern"].strip("[]"))
     if not regex.match(r"\^(?:\(\?P<\w+>)?#", data["heading"]["pattern"]):         # see _heading
         raise w.at(data["heading"], data["heading"]["id"]).error("pattern must start with `^#`")
@@ -128,7 +138,7 @@ def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _paragraphs(text: str, start: int, rules: dict) -> list[tuple[int, int]]:
-    lines = [m.span() for m in _LINE_TEXT.finditer(text, start)]
+    lines = list(map(re.Match.span, _LINE_TEXT.finditer(text, start)))
     if not lines:
         return []
     # blank[i]: a white-space-only line between lines i and i + 1
@@ -188,9 +198,11 @@ def _split_html(text: str, spans: list[tuple[int, int]], rules: dict) -> list[tu
             s, e = spans[j]
             cur = s
             for m in finditer(text, s, e):
-                if m.end() < e:
-                    out.append((cur, m.start() + len(m.group().rstrip())))
-                    cur = m.end()
+                ms, me = m.span()
+                if me < e:
+                    # the end without trailing white space (rstrip only when there is some)
+                    out.append((cur, ms + len(m.group().rstrip()) if text[me - 1].isspace() else me))
+                    cur = me
             out.append((cur, e))
             done = j + 1
             p = find("</", e)
@@ -228,24 +240,27 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     spans, n_front = paragraphs(text, rules)
     bodies = [text[s:e] for s, e in spans]
     firsts = [b if "\n" not in b else b[:b.index("\n")] for b in bodies]
-    heads = _headings(firsts, rules)
+    heads = _headings(firsts, rules, text)
     title_i = _find_title(doc, n_front, bodies, firsts, heads, rules)
     digest = _is_digest(doc.title, firsts, heads, rules)
     ref = _bigrams((doc.title or "") + _lead(bodies, title_i, rules))
     menu = _menu_runs(bodies, firsts, rules)
-    labels: list[tuple[str, str]] = []
+    out: list[Block] = []
     # hot loop: rule data and the word lists' one-search prefilters bound once per document
     footer_set, box_set, box_words = rules["footer_set"], rules["box_set"], rules["box"]
-    line_len, contains_max = rules["line_len"], rules["contains_max_chars"]
-    starts = [s for s, _ in spans]
+    box_firsts = rules["box_firsts"]
+    line_len, contains_max, key_len = rules["line_len"], rules["contains_max_chars"], rules["key_len"]
+    starts = list(map(itemgetter(0), spans))
     linked = _touched(text, starts, rules["probes"]["link_line"])
     teased = _touched(text, starts, rules["probes"]["teaser"])
+    date_line = rules["date_line"].hot("search", text)     # every line of a table of contents
+    link_line = rules["link_line"].hot("search", text)     # every line of a list of links
 
     state, state_reason = "main", ""
     seen_dateline = False
     seen_body = False
     toc = False
-    for i, (body, first, h) in enumerate(zip(bodies, firsts, heads)):
+    for i, ((s, e), body, first, h) in enumerate(zip(spans, bodies, firsts, heads)):
         label = reason = None
         if i < n_front:
             label, reason = ("main", "front matter title") if i == title_i else ("boilerplate", "front matter")
@@ -253,7 +268,8 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             label, reason = "main", "title"
         elif state == "boilerplate":
             label, reason = "boilerplate", state_reason
-        elif (key := first.strip(" ：:")) in footer_set:
+        # (set look-ups only for text short enough to be in the set: no hash of a long line)
+        elif (keyed := len(key := first.strip(" ：:")) <= key_len) and key in footer_set:
             state, state_reason = "boilerplate", f"after footer marker {key}"
             label, reason = "boilerplate", f"footer marker {key}"
         elif state == "box" and not _is_prose(body, rules):
@@ -262,13 +278,18 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             toc = True
             label, reason = "boilerplate", "table of contents heading (digest page)"
         elif toc and not h:
-            label, reason = ("main", "date line") if rules["date_line"].search(body) else \
+            try:
+                dated = date_line(body)
+            except TimeoutError:
+                raise rules["date_line"].timeout_error() from None
+            label, reason = ("main", "date line") if dated else \
                 ("boilerplate", "table of contents: headlines of the stories below")
-        elif key in box_set or (first.startswith(box_words) and _box_start(first, rules)):
+        elif keyed and key in box_set or ((box_firsts is None or first[:1] in box_firsts)
+                                          and first.startswith(box_words) and _box_start(first, rules)):
             state, state_reason = "box", f"link box {key[:12]}"
             label, reason = "boilerplate", f"link box marker {key[:12]}"
         elif ((maybe_link := i in linked) or len(body) <= contains_max or len(body.strip()) <= line_len) \
-                and (bl := _boilerplate_line(body, rules, maybe_link)):    # else none of its tests holds
+                and (bl := _boilerplate_line(body, rules, link_line if maybe_link else None)):    # else none of its tests holds
             label, reason = "boilerplate", bl
         elif i in menu:
             label, reason = "boilerplate", "menu: run of very short lines"
@@ -305,8 +326,8 @@ def label_blocks(doc: Doc, rules: dict) -> None:
             else:
                 label, reason = "main", "document body"
                 seen_body = seen_body or (len(body) >= 15 and body[-1] in rules["sentence_end_chars"])
-        labels.append((label, reason))
-    doc.blocks = [Block(i, s, e, label, reason) for i, ((s, e), (label, reason)) in enumerate(zip(spans, labels))]
+        out.append(Block(i, s, e, label, reason))
+    doc.blocks = out
     doc.invalidate()
 
 
@@ -325,10 +346,15 @@ def _touched(text: str, starts: list[int], probes: tuple[str, ...] | None) -> se
     return out
 
 
-def _headings(firsts: list[str], rules: dict) -> list:
+def _headings(firsts: list[str], rules: dict, text: str) -> list:
     """_heading of each block's first line, once per block (the title, digest and story checks
-    reuse them)."""
-    return [_heading(f, rules) if f[:1] == "#" else None for f in firsts]
+    reuse them). `text`: the document (a call's time limit; see Pattern.hot)."""
+    pat = rules["heading"]
+    search = pat.hot("search", text)
+    try:
+        return [search(f) if f.startswith("#") else None for f in firsts]
+    except TimeoutError:
+        raise pat.timeout_error() from None
 
 
 def _heading(s: str, rules: dict):
@@ -354,16 +380,20 @@ def _box_start(first: str, rules: dict) -> bool:
         first.startswith(w) and first[len(w):len(w) + 1] in "：: " for w in rules["box"])
 
 
-def _boilerplate_line(body: str, rules: dict, maybe_link: bool) -> str | None:
-    """maybe_link: the block holds a probe string of link_line (see _touched)."""
-    if body.strip() in rules["line_set"]:
+def _boilerplate_line(body: str, rules: dict, link_line) -> str | None:
+    """link_line: the link_line rule's hot search when the block holds one of its probe strings
+    (see _touched), else None."""
+    if len(line := body.strip()) <= rules["line_len"] and line in rules["line_set"]:
         return "boilerplate line"
-    if len(body) <= rules["contains_max_chars"]:
-        w = _contains(body, rules, "boilerplate_contains")
-        if w:
-            return f"boilerplate marker {w}"
-    if maybe_link and _may_match(rules, "link_line", body, len(body)) and rules["link_line"].search(body):
-        return "link line"
+    # (the one-search prefilter of _contains here, not in a call per short block: most hold none)
+    if len(body) <= rules["contains_max_chars"] and rules["any"]["boilerplate_contains"].search(body):
+        return f"boilerplate marker {_contains(body, rules, 'boilerplate_contains')}"
+    if link_line is not None and _may_match(rules, "link_line", body, len(body)):
+        try:
+            if link_line(body):
+                return "link line"
+        except TimeoutError:
+            raise rules["link_line"].timeout_error() from None
     return None
 
 
@@ -374,6 +404,12 @@ def _dateline(body: str, rules: dict) -> bool:
 
 def _may_match(rules: dict, key: str, text: str, end: int) -> bool:
     """False when text[:end] lacks every string a match of rule `key` must contain."""
+    probes = rules["needs_probes"][key]
+    if probes is not None:
+        for p in probes:
+            if text.find(p, 0, end) >= 0:
+                return True
+        return False
     needs = rules["needs"][key]             # one search for any of the strings
     return needs is None or needs.search(text, 0, end) is not None
 
@@ -442,7 +478,7 @@ def _menu_runs(bodies, firsts, rules) -> set[int]:
     line_max, run_min = rules["menu_line_max"], rules["menu_run_min"]
     # both kinds of menu item start with a short line: most blocks do not
     items = [i for i, (body, first) in enumerate(zip(bodies, firsts))
-             if (len(first) <= line_max or len(first.strip()) <= line_max)
+             if len(first.strip()) <= line_max
              and body and (_short(body, rules) or _multi_short(body, rules))]
     out: set[int] = set()
     run: list[int] = []
