@@ -26,7 +26,7 @@ import regex
 
 from .document import Doc, Tokens
 from .records import ORG_KINDS
-from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect, expect_enum,
+from .rules import (LDict, Pattern, Where, trie_regex, check_examples, check_keys, expect, expect_enum,
                     expect_str_list)
 
 TABLE = "organisations"
@@ -37,28 +37,6 @@ NAMED_REACH = 16        # a `named` head's known name starts at most this far be
 
 
 # --- compiling ----------------------------------------------------------------------------------
-def trie_regex(words) -> str:
-    """A regex alternation of literal words shaped as a trie: one branch per first character,
-    so the engine tries few alternatives per position (much faster than a flat alternation)."""
-    trie: dict = {}
-    for w in set(words):
-        node = trie
-        for ch in w:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def emit(node) -> str:
-        alts, optional = [], "" in node
-        for ch in sorted(k for k in node if k):
-            alts.append(regex.escape(ch) + emit(node[ch]))
-        if not alts:
-            return ""
-        body = alts[0] if len(alts) == 1 and not optional else "(?:" + "|".join(alts) + ")"
-        return body + "?" if optional else body      # greedy: the longest word first
-
-    return emit(trie) or "(?!)"
-
-
 def _first_chars(words) -> frozenset | None:
     """The first characters of the words: a cheap test before a search for them (None when a
     word is empty, which would match anywhere)."""
@@ -864,11 +842,6 @@ def _only_generic(start: int, end: int, words: _Words, generic: set) -> bool:
         any_word = True
         s = e if sb[e] == 1 else sb.find(1, e)        # (no word starts inside the word at s)
     return any_word
-
-
-def _party_prefix(span: str) -> bool:
-    return span.startswith(("中共", "中国共产党")) or any(
-        x in span for x in ("省委", "市委", "县委", "区委", "州委"))
 
 
 def _anchored(name_part: str, rules) -> bool:

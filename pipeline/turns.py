@@ -28,7 +28,8 @@ import regex
 
 from .dates import required_literals
 from .document import Doc
-from .rules import LDict, Pattern, Where, stdlib_twin, check_examples, check_keys, expect, expect_str_list
+from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list, stdlib_twin,
+                    trie_regex)
 
 _WORDS = ("title_endings", "speech_verbs", "speech_adverbs", "surnames", "name_stoplist", "question_labels",
           "answer_labels", "host_labels", "pronouns", "bodies", "presence_verbs")
@@ -64,10 +65,10 @@ def compile_rules(data: LDict, path) -> dict:
     r["pronoun_set"] = frozenset(r["pronouns"])
     r["body_set"] = frozenset(r["bodies"])
     r["verb_set"] = frozenset(r["speech_verbs"])
-    ends = _trie(r["title_endings"])
+    ends = trie_regex(r["title_endings"])
     role = rf"(?:[^{_STOP}]{{0,30}}?{ends}、)*[^{_STOP}]{{0,30}}?{ends}"
     r["role_re"] = role
-    after = _trie(r["presence_verbs"] + r["speech_verbs"])
+    after = trie_regex(r["presence_verbs"] + r["speech_verbs"])
     # Patterns built here from word lists (a prefix tree of literals) and fixed code cannot
     # backtrack catastrophically: plain `regex`, no per-call timeout (it costs more than most
     # matches; a batch run's watchdog still covers them).
@@ -86,15 +87,15 @@ def compile_rules(data: LDict, path) -> dict:
     _fast(r, "host", rf"由(?P<role>{role})?(?P<name>\p{{Han}}{{2,3}}?)主持")
     r["title_person"] = regex.compile(rf"(?P<role>{role})(?P<name>\p{{Han}}{{2,3}}?)(?=主持|答|就|宣布|表示|发表|谈|在|:|$)")
     r["title_role"] = regex.compile(rf"(?P<role>{role})(?=主持|答|就|宣布|表示|发表|谈|:)")
-    qa = _trie(r["question_labels"] + r["answer_labels"] + r["host_labels"])
+    qa = trie_regex(r["question_labels"] + r["answer_labels"] + r["host_labels"])
     r["label"] = Pattern(
         rf"^{_SEP}(?:<[^>\n]{{1,40}}>)*(?P<label>(?P<after>{r['after_meeting_question']})|(?P<qa>{qa})(?=[ \t]*:)"
         rf"|(?P<reporter>{r['reporter_label']})|(?P<name>\p{{Han}}{{2,4}}))(?P<cue>[ \t]*:)",
         where("turn.label"), regex.M, stdlib=True)
     _fast(r, "bare", rf"^{_SEP}(?P<name>\p{{Han}}{{2,4}}){_SEP}$", re.M)
     r["heading"] = regex.compile(r"^[ \t]*#", regex.M)
-    verbs = _trie(r["speech_verbs"])
-    adv = _trie(r["speech_adverbs"])
+    verbs = trie_regex(r["speech_verbs"])
+    adv = trie_regex(r["speech_adverbs"])
     pre = rf"(?:{adv})?(?:{r['speech_frame']})?(?:{adv})?"
     cue = rf"{pre}{verbs}"
     # literals only: stdlib `re` finds it directly (see the scanners below)
@@ -117,7 +118,7 @@ def compile_rules(data: LDict, path) -> dict:
     r["trailing_needs"] = required_literals(r["trailing_markup"])     # `<`: most turns hold no markup
     # scanners (stdlib `re`, far faster at finding literals): each finds the places where its
     # pattern can start, and the pattern itself is then tried only there (`_each`)
-    r["ends_scan"] = re.compile(_trie(r["title_endings"]))
+    r["ends_scan"] = re.compile(trie_regex(r["title_endings"]))
     # the lines a caption can be, as `caption` reads them but with a wider class (spaces: ASCII
     # only; regex's \s holds more), so every caption line is among them; `\n` first: fast
     r["caption_scan"] = re.compile(r"\n(?=[ \t]*(?:<[^>\n]{1,40}>)*[^\t\n\v\f\r <>]{4,45}+(?:</[a-z]+>)*[ \t]*"
@@ -171,27 +172,6 @@ def _fast(r: dict, key: str, source: str, flags: int = 0) -> None:
     r["fast_sources"] keeps each source (tests match them with `regex` too)."""
     r.setdefault("fast_sources", {})[key] = (source, flags)
     r[key] = stdlib_twin(source, flags) or regex.compile(source, flags)
-
-
-def _trie(words) -> str:
-    """A regex alternation of literal words as a prefix tree (`副(?:局长|主任)|…`). Both regex
-    engines try a flat alternation branch by branch; the tree shares prefixes (3x faster). It
-    matches as `alternation(words)` does, longest word first: the words that match at one place
-    are prefixes of one another, and the tree tries the longer continuation before stopping."""
-    tree: dict = {}
-    for w in words:
-        node = tree
-        for c in w:
-            node = node.setdefault(c, {})
-        node[""] = {}
-
-    def emit(node: dict) -> str:
-        alts = [re.escape(c) + emit(node[c]) for c in sorted(node) if c]
-        if not alts:
-            return ""
-        body = "(?:" + "|".join(alts) + ")"
-        return body + "?" if "" in node else body
-    return emit(tree) or "(?!)"
 
 
 # --- people -------------------------------------------------------------------------------------
@@ -768,7 +748,7 @@ def _name_positions(doc: Doc, people: People) -> list[tuple[int, str]]:
     folded, found = doc.folded, []
     names = [n for n in people.role if n]
     if len(names) > FEW_NAMES:       # one str.find pass per name would be quadratic in a long text
-        pat = re.compile(_trie(names))        # literal words: stdlib re, no timeout needed
+        pat = re.compile(trie_regex(names))        # literal words: stdlib re, no timeout needed
         return [(m.start(), m.group()) for m in pat.finditer(folded)]
     for name in names:
         if name:
