@@ -203,6 +203,10 @@ def _split_html(text: str, spans: list[tuple[int, int]], rules: dict) -> list[tu
                     # the end without trailing white space (rstrip only when there is some)
                     out.append((cur, ms + len(m.group().rstrip()) if text[me - 1].isspace() else me))
                     cur = me
+                    # the pattern's \s (regex: White_Space) leaves out \x1c-\x1f, which strip()
+                    # removes; the span ends on a non-blank character, so this stops before e
+                    while text[cur].isspace():
+                        cur += 1
             out.append((cur, e))
             done = j + 1
             p = find("</", e)

@@ -22,6 +22,12 @@ def test_html_paragraphs_are_blocks(engine):
     assert ("<p>第一段内容。</p>", "main") in got and ("<p>第二段内容。</p>", "main") in got
 
 
+def test_blank_control_characters_after_a_paragraph_end_are_not_in_the_next_block(engine):
+    # \x1c-\x1f are white space to str.strip() but not to the rule's \s (found by hypothesis)
+    got = _blocks(engine, "<p>第一段内容。</p>\x1f\x1c 第二段内容。</p>")
+    assert [t for t, _ in got] == ["<p>第一段内容。</p>", "第二段内容。</p>"]
+
+
 def test_second_story_and_footer(engine):
     text = ("# 某市召开数据要素座谈会\n\n某市数据局召开座谈会，研究数据要素市场建设，推进数据要素流通。\n\n"
             "## 江西中欧班列累计开行突破2000列\n\n当日，中欧班列装载货物从赣州驶出。\n\n推荐阅读\n\n关注我们")
