@@ -18,6 +18,11 @@ import pyarrow as pa
 
 from . import blocks, dates, organisations, quantities, resolve, segment, turns
 from .document import Doc
+
+try:
+    from . import _cjieba                       # built by setup.py when a C compiler is present
+except ImportError:
+    _cjieba = None
 from .ingest import IngestError, doc_from_text, read_document
 from .records import SCHEMAS, TABLES, TOKENS_NO_DOC_ID
 from .rules import (DEFAULT_RULES_DIR, DocumentTimeout, RuleError, RuleTimeout, document_budget, fingerprint,
@@ -153,30 +158,45 @@ def rows_of(doc: Doc, tokens_doc_id: bool = True) -> dict[str, list[dict]]:
 
 def token_table(doc: Doc, with_doc_id: bool = True) -> pa.Table:
     """The tokens table of one document, built column-wise (a row dict per token is the
-    slowest part of a run otherwise). Token texts are cut from the UTF-8 bytes by offsets:
-    the spans s0,e0,s1,e1,… become one string array whose even elements are the tokens."""
+    slowest part of a run otherwise)."""
     n = len(doc.tokens)
     schema = SCHEMAS["tokens"]
     if n == 0:
         return schema.empty_table() if with_doc_id else TOKENS_NO_DOC_ID.empty_table()
-    bounds = np.empty(2 * n, dtype=np.int64)                             # s0, e0, s1, e1, ...
-    bounds[0::2], bounds[1::2] = doc.tokens.starts, doc.tokens.ends
-    cps = np.frombuffer(doc.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    widths = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)       # UTF-8 bytes per char
-    byte_at = np.concatenate(([0], np.cumsum(widths, dtype=np.int64)))
-    data = doc.text.encode("utf-8", "surrogatepass")
-    if len(data) < 2**31:                        # 32-bit offsets: the take yields `string` directly
-        pieces = pa.StringArray.from_buffers(2 * n - 1, pa.py_buffer(byte_at[bounds].astype(np.int32)),
-                                             pa.py_buffer(data))
-        texts = pieces.take(pa.array(np.arange(0, 2 * n - 1, 2)))
-    else:
-        pieces = pa.LargeStringArray.from_buffers(2 * n - 1, pa.py_buffer(byte_at[bounds]), pa.py_buffer(data))
-        texts = pieces.take(pa.array(np.arange(0, 2 * n - 1, 2))).cast(pa.string())
-    # offsets straight from the Tokens arrays (contiguous: no copy), not from strided `bounds`
+    texts = _token_texts(doc.text, doc.tokens)
+    # start and end straight from the Tokens arrays (no copy)
     columns = {"start": pa.array(doc.tokens.starts), "end": pa.array(doc.tokens.ends), "text": texts}
     if not with_doc_id:
         return pa.table(columns, schema=TOKENS_NO_DOC_ID)
     return pa.table({"doc_id": pa.repeat(pa.scalar(doc.doc_id, pa.string()), n), **columns}, schema=schema)
+
+
+def _token_texts(text: str, tokens) -> pa.Array:
+    """The token strings as one Arrow array, built from buffers, no Python string per token.
+
+    With pipeline._cjieba: its utf8_pieces writes the tokens' UTF-8 bytes and offsets in one
+    pass. Without it: the spans s0,e0,s1,e1,… cut the text's UTF-8 bytes into one string array
+    whose even elements are the tokens (same result; tests/test_offsets.py compares them)."""
+    n = len(tokens)
+    if _cjieba is not None:
+        try:
+            offsets, data = _cjieba.utf8_pieces(text, np.ascontiguousarray(tokens.starts),
+                                                np.ascontiguousarray(tokens.ends))
+            return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+        except OverflowError:                   # 2 GB of token text: 64-bit offsets below
+            pass
+    bounds = np.empty(2 * n, dtype=np.int64)                             # s0, e0, s1, e1, ...
+    bounds[0::2], bounds[1::2] = tokens.starts, tokens.ends
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    widths = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)       # UTF-8 bytes per char
+    byte_at = np.concatenate(([0], np.cumsum(widths, dtype=np.int64)))
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) < 2**31:                        # 32-bit offsets: the take yields `string` directly
+        pieces = pa.StringArray.from_buffers(2 * n - 1, pa.py_buffer(byte_at[bounds].astype(np.int32)),
+                                             pa.py_buffer(data))
+        return pieces.take(pa.array(np.arange(0, 2 * n - 1, 2)))
+    pieces = pa.LargeStringArray.from_buffers(2 * n - 1, pa.py_buffer(byte_at[bounds]), pa.py_buffer(data))
+    return pieces.take(pa.array(np.arange(0, 2 * n - 1, 2))).cast(pa.string())
 
 
 def document_row(doc: Doc, counts: dict, status: str = "ok", error: str | None = None) -> dict:

@@ -100,14 +100,62 @@ class FastSegmenter(Segmenter):
         return self.tk.cut(text, hmm=False)
 
 
-BACKENDS = {"jieba": Segmenter, "rjieba": FastSegmenter}
+class CSegmenter(Segmenter):
+    """pipeline._cjieba: jieba's own algorithm and dict.txt in C, returning offsets only (no
+    Python string per token, which was most of rjieba's time here).
+
+    Used only because tests/test_segment.py proves its tokens identical to the reference's on
+    the seeds and 500 corpus documents, with the run-time words added the same way.
+    """
+
+    name = "cjieba"
+
+    def __init__(self, words: list[str] = ()):
+        from importlib.metadata import version
+        from importlib.util import find_spec
+
+        from . import __version__, _cjieba
+        dict_txt = Path(find_spec("jieba").origin).parent / "dict.txt"     # jieba's DEFAULT_DICT
+        self.version = f"{__version__} (jieba {version('jieba')} dict.txt)"
+        self.tk = _cjieba.Trie()
+        self.tk.load_dict(dict_txt.read_bytes())
+        self.words = sorted(w for w in set(words) if not self.tk.freq(w))
+        for w in self.words:
+            self.tk.add_word(w, self._suggest_freq(w))
+
+    def _suggest_freq(self, word: str) -> int:
+        """jieba's suggest_freq(word, tune=False), the frequency its add_word(word) gives."""
+        total = self.tk.total
+        freq = 1
+        for seg in self.cut(word):
+            f = self.tk.freq(seg)
+            freq *= (1 if f is None else f) / float(total)       # FREQ.get(seg, 1)
+        f = self.tk.freq(word)
+        return max(int(freq * total) + 1, 1 if f is None else f)
+
+    def cut(self, text: str) -> list[str]:
+        starts, ends = self.tk.spans(text, True)
+        return [text[a:z] for a, z in zip(memoryview(starts).cast("q"), memoryview(ends).cast("q"))]
+
+    def tokens(self, text: str) -> Tokens:
+        """Non-blank tokens of `text`, straight from C (no pieces needed: no strings are made)."""
+        starts, ends = self.tk.spans(text)
+        return Tokens(np.frombuffer(starts, dtype=np.int64), np.frombuffer(ends, dtype=np.int64))
+
+
+BACKENDS = {"jieba": Segmenter, "rjieba": FastSegmenter, "cjieba": CSegmenter}
+
+
+def _available(name: str) -> bool:
+    from importlib.util import find_spec
+    return find_spec({"cjieba": "pipeline._cjieba"}.get(name, name)) is not None
 
 
 def make_segmenter(words: list[str] = (), backend: str = "auto") -> Segmenter:
-    """`auto`: rjieba when installed, else jieba. Both give identical tokens (tested)."""
+    """`auto`: the C cut when it was built, else rjieba when installed, else jieba. All give
+    identical tokens (tested)."""
     if backend == "auto":
-        from importlib.util import find_spec
-        backend = "rjieba" if find_spec("rjieba") is not None else "jieba"
+        backend = next(b for b in ("cjieba", "rjieba", "jieba") if _available(b))
     if backend not in BACKENDS:
         raise ValueError(f"unknown segmenter {backend!r}; choose from {sorted(BACKENDS)} or auto")
     return BACKENDS[backend](words)

@@ -61,3 +61,23 @@ def test_corpus_offsets(engine, name, n):
         result = engine.process_text(rec["text"], rec["id"])
         assert result["documents"][0]["status"] == "ok", result["documents"][0]["error"]
         check_rows(rec["text"], result)
+
+
+def test_token_texts_same_with_and_without_the_c_helper(engine, monkeypatch):
+    """Token strings come from _cjieba.utf8_pieces when it is built, else from numpy offsets:
+    both must give the same column, on 1- to 4-byte characters and an empty span."""
+    import pipeline.process as process
+    from pipeline.document import Tokens
+    from pipeline.ingest import doc_from_text
+    if process._cjieba is None:
+        pytest.skip("pipeline._cjieba was not built: only the numpy path exists")
+    text = "A股涨3.5%，é😀xy 营收" + read_document(sorted(SEEDS.glob("*.txt"))[0]).text
+    doc = doc_from_text(text, "t")
+    doc.tokens = engine.segmenter.tokens(doc.folded)
+    doc.tokens = Tokens(list(doc.tokens.starts) + [len(text) - 1, 0], list(doc.tokens.ends) + [len(text), 0])
+    with_c = process.token_table(doc)
+    monkeypatch.setattr(process, "_cjieba", None)
+    without = process.token_table(doc)
+    assert with_c.equals(without)
+    assert {"é", "😀"} <= set(with_c.column("text").to_pylist())
+    assert with_c.column("text")[-1].as_py() == ""

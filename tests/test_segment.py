@@ -1,20 +1,27 @@
-"""The fast segmenter is used only while its tokens are identical to jieba's (HMM off), on the
-seeds and 500 corpus documents, with the run-time lexicon words added the same way."""
+"""A fast segmenter is used only while its tokens are identical to jieba's (HMM off), on the
+seeds and 500 corpus documents, with the run-time lexicon words added the same way. Every fast
+backend present is checked: cjieba (pipeline._cjieba, built by setup.py) and rjieba."""
 from __future__ import annotations
 
 import pytest
 
 from conftest import SEEDS, corpus_records
 from pipeline.ingest import read_document
-from pipeline.segment import FastSegmenter, Segmenter, make_segmenter
+from pipeline.segment import BACKENDS, Segmenter, _available, make_segmenter
 
-pytest.importorskip("rjieba", reason="rjieba (the fast backend) is not installed; nothing to compare")
+FAST = [b for b in BACKENDS if b != "jieba"]
 
 
 @pytest.fixture(scope="module")
-def pair(engine):
-    words = engine.segmenter.words           # the lexicon words the pipeline adds at start-up
-    return Segmenter(words), FastSegmenter(words)
+def reference_segmenter(engine):
+    return Segmenter(engine.segmenter.words)  # the lexicon words the pipeline adds at start-up
+
+
+@pytest.fixture(scope="module", params=FAST)
+def pair(request, reference_segmenter):
+    if not _available(request.param):
+        pytest.skip(f"{request.param} is not installed (or was not built); nothing to compare")
+    return reference_segmenter, BACKENDS[request.param](reference_segmenter.words)
 
 
 def _texts():
@@ -57,10 +64,27 @@ def test_added_words_are_whole(pair):
     assert ref.spans(text) == fast.spans(text)
 
 
+def test_added_word_frequencies_are_jiebas(pair):
+    """add_word without a frequency takes suggest_freq's: the fast backend must store the same."""
+    ref, fast = pair
+    if fast.name != "cjieba":
+        pytest.skip("rjieba does not expose its frequencies")
+    assert fast.words == ref.words
+    assert [fast.tk.freq(w) for w in ref.words] == [ref.tk.FREQ[w] for w in ref.words]
+    assert fast.tk.total == ref.tk.total
+    assert fast.tk.freq(ref.words[0][:1] + "\ue000") is None       # absent: not a prefix either
+
+
+def test_cut_keeps_blanks_and_crlf_like_jieba(pair):
+    ref, fast = pair
+    text = "A股 \r\n3.5%的\t增长\u3000（AT&T）\r\r\nB超2024年\n"
+    assert fast.cut(text) == ref.cut(text)
+
+
 def test_auto_backend_and_settings():
     seg = make_segmenter([], "auto")
     assert seg.settings()["hmm"] is False
-    assert seg.name in ("jieba", "rjieba")
+    assert seg.name == next(b for b in ("cjieba", "rjieba", "jieba") if _available(b))
     with pytest.raises(ValueError):
         make_segmenter([], "nonsense")
 
