@@ -281,7 +281,20 @@ static inline int is_eng(Py_UCS4 c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-typedef struct { int64_t *s, *e; Py_ssize_t n; } Out;
+/* The two output buffers, as bytes objects grown on demand: about one token per two characters,
+ * so reserving one per character would double the peak memory of a huge document. */
+typedef struct { PyObject *S, *E; int64_t *s, *e; Py_ssize_t n, cap; } Out;
+
+static int reserve(Out *o, Py_ssize_t extra) {
+    if (o->n + extra <= o->cap) return 0;
+    Py_ssize_t cap = o->cap + o->cap / 2;
+    if (cap < o->n + extra) cap = o->n + extra;
+    if (_PyBytes_Resize(&o->S, cap * 8) < 0 || _PyBytes_Resize(&o->E, cap * 8) < 0) return -1;
+    o->s = (int64_t *)PyBytes_AS_STRING(o->S);
+    o->e = (int64_t *)PyBytes_AS_STRING(o->E);
+    o->cap = cap;
+    return 0;
+}
 
 static inline void emit(Out *o, Py_ssize_t a, Py_ssize_t z) {
     o->s[o->n] = a; o->e[o->n] = z; o->n++;
@@ -349,20 +362,26 @@ static PyObject *Trie_spans(Trie *t, PyObject *args) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
-    PyObject *S = PyBytes_FromStringAndSize(NULL, (n ? n : 1) * 8);
-    PyObject *E = PyBytes_FromStringAndSize(NULL, (n ? n : 1) * 8);
-    if (!S || !E) { Py_XDECREF(S); Py_XDECREF(E); return NULL; }
-    Out o = {(int64_t *)PyBytes_AS_STRING(S), (int64_t *)PyBytes_AS_STRING(E), 0};
+    Py_ssize_t cap = n / 2 + 64;
+    Out o = {PyBytes_FromStringAndSize(NULL, cap * 8), PyBytes_FromStringAndSize(NULL, cap * 8),
+             NULL, NULL, 0, cap};
+    PyObject *r = NULL;
+    if (!o.S || !o.E) goto done;
+    o.s = (int64_t *)PyBytes_AS_STRING(o.S);
+    o.e = (int64_t *)PyBytes_AS_STRING(o.E);
     Py_ssize_t i = 0;
     while (i < n) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
         if (is_han(c)) {
             Py_ssize_t j = i + 1;
             while (j < n && is_han(PyUnicode_READ(kind, data, j))) j++;
-            if (ensure_scratch(t, (size_t)(j - i) + 1) < 0) { Py_DECREF(S); Py_DECREF(E); return NULL; }
-            cut_run(t, kind, data, i, j, &o);
+            if (ensure_scratch(t, (size_t)(j - i) + 1) < 0 || reserve(&o, j - i) < 0) goto done;
+            cut_run(t, kind, data, i, j, &o);      /* at most one token per character */
             i = j;
-        } else if (c == '\r' && i + 1 < n && PyUnicode_READ(kind, data, i + 1) == '\n') {
+            continue;
+        }
+        if (reserve(&o, 1) < 0) goto done;
+        if (c == '\r' && i + 1 < n && PyUnicode_READ(kind, data, i + 1) == '\n') {
             if (blanks) emit(&o, i, i + 2);
             i += 2;
         } else {
@@ -370,12 +389,10 @@ static PyObject *Trie_spans(Trie *t, PyObject *args) {
             i++;
         }
     }
-    if (_PyBytes_Resize(&S, o.n * 8) < 0 || _PyBytes_Resize(&E, o.n * 8) < 0) {
-        Py_XDECREF(S); Py_XDECREF(E);
-        return NULL;
-    }
-    PyObject *r = PyTuple_Pack(2, S, E);
-    Py_DECREF(S); Py_DECREF(E);
+    if (_PyBytes_Resize(&o.S, o.n * 8) < 0 || _PyBytes_Resize(&o.E, o.n * 8) < 0) goto done;
+    r = PyTuple_Pack(2, o.S, o.E);
+done:
+    Py_XDECREF(o.S); Py_XDECREF(o.E);
     return r;
 }
 
@@ -460,7 +477,10 @@ static PyTypeObject TrieType = {
     .tp_getset = Trie_getset,
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cjieba", "jieba's HMM-off cut in C", -1, module_methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_cjieba", .m_doc = "jieba's HMM-off cut in C", .m_size = -1,
+    .m_methods = module_methods,
+};
 
 PyMODINIT_FUNC PyInit__cjieba(void) {
     if (PyType_Ready(&TrieType) < 0) return NULL;

@@ -99,9 +99,11 @@ def child_main(argv: list[str]) -> None:
             # left out, as jieba's own initialize() is left out of the reference below
             secs = time.perf_counter() - t - m["seconds_startup"]
             stages = {**m["seconds_per_stage"], "startup": m["seconds_startup"]}
+    segmenter = m["segmenter"]["backend"] if a.what == "pipeline" else a.what
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    print(json.dumps({"chars": texts_chars, "seconds": secs, "stages": stages, "peak_mb": peak}))
+    print(json.dumps({"chars": texts_chars, "seconds": secs, "stages": stages, "peak_mb": peak,
+                      "segmenter": segmenter}))
 
 
 def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bool = True,
@@ -124,8 +126,10 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
                 runs_2.append(_child(["pipeline", str(one), "--jobs", "2", "--segmenter", segmenter]))
         med = lambda runs: statistics.median(chars / r["seconds"] for r in runs)
         p1, jb = med(runs_p), med(runs_j)
-        report.update(pipeline_chars_per_s=p1, jieba_chars_per_s=jb, ratio_to_jieba=p1 / jb)
-        print(f"whole pipeline, 1 process, Parquet written: {p1 / 1e6:.2f} M chars/s (median of {repeat})")
+        report.update(pipeline_chars_per_s=p1, jieba_chars_per_s=jb, ratio_to_jieba=p1 / jb,
+                      segmenter=runs_p[0]["segmenter"])
+        print(f"whole pipeline, 1 process, Parquet written: {p1 / 1e6:.2f} M chars/s (median of {repeat}; "
+              f"segmenter {runs_p[0]['segmenter']})")
         print(f"raw jieba.tokenize (HMM off), same text:    {jb / 1e6:.2f} M chars/s")
         print(f"ratio pipeline / raw jieba:                 {p1 / jb:.2f}x   (the issue's 2 M chars/s on its machine, "
               f"where jieba ran 0.53 M, is {TARGET / ISSUE_JIEBA:.2f}x)")

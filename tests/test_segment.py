@@ -98,3 +98,12 @@ def test_long_texts_cut_in_pieces_give_the_same_tokens(pair, monkeypatch):
     monkeypatch.setattr(segment, "PIECE", 300)          # many pieces, cut at line breaks or punctuation
     assert [fast.tokens(text), fast.tokens(one_line)] == whole
     assert ref.tokens(text) == whole[0]
+
+
+def test_one_token_per_character_and_long_ascii_runs(pair):
+    """More tokens than the C backend first reserves (half the characters), and a long run of
+    one-character ASCII words that jieba joins into one token."""
+    ref, fast = pair
+    text = "。，" * 2000 + "x1" * 500 + "的确\r\n" * 100
+    assert fast.spans(text) == ref.spans(text)
+    assert len(fast.spans(text)) > len(text) // 2
