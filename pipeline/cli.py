@@ -9,6 +9,9 @@ from pathlib import Path
 
 from . import __version__
 from .rules import DEFAULT_RULES_DIR, RuleError
+from .segment import BACKENDS, SegmenterError
+
+SEGMENTERS = ("auto", *BACKENDS)
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXIT_CODES = """exit status:
@@ -48,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true",
                    help="reprocess every document (default: reuse the rows of documents whose content, "
                         "rules, pipeline version and settings are unchanged since the last run into DIR)")
-    r.add_argument("--segmenter", choices=("auto", "jieba", "rjieba"), default="auto",
-                   help="auto: rjieba when installed (tokens proven identical to jieba's), else jieba")
+    r.add_argument("--segmenter", choices=SEGMENTERS, default="auto",
+                   help="auto: cjieba (the C cut) when built, else rjieba when installed, else jieba; "
+                        "all give jieba's tokens (HMM off), proven by tests/test_segment.py")
     r.add_argument("--engine", choices=("local", "dask"), default="local",
                    help="local worker processes, or dask.distributed (writes DIR/<table>/part-*.parquet)")
     r.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler address (default: a local cluster)")
@@ -95,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-jobs", action="store_true", help="skip the --jobs 2 measurement")
     b.add_argument("--no-memory", action="store_true", help="skip the 1x / 4x peak-memory measurement")
     b.add_argument("--large", action="store_true", help="also time one 10 MB, one 100 MB and one 20 MB-line file")
-    b.add_argument("--segmenter", choices=("auto", "jieba", "rjieba"), default="auto")
+    b.add_argument("--segmenter", choices=SEGMENTERS, default="auto")
     return ap
 
 
@@ -106,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     except RuleError as e:
         print(f"pipeline: rule error: {e}", file=sys.stderr)
         return 3
+    except SegmenterError as e:
+        print(f"pipeline: {e}", file=sys.stderr)
+        return 2
 
 
 def cmd_run(args) -> int:

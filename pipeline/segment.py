@@ -143,6 +143,10 @@ class CSegmenter(Segmenter):
         return Tokens(np.frombuffer(starts, dtype=np.int64), np.frombuffer(ends, dtype=np.int64))
 
 
+class SegmenterError(ValueError):
+    """A segmenter that does not exist or is not installed here."""
+
+
 BACKENDS = {"jieba": Segmenter, "rjieba": FastSegmenter, "cjieba": CSegmenter}
 
 
@@ -157,7 +161,11 @@ def make_segmenter(words: list[str] = (), backend: str = "auto") -> Segmenter:
     if backend == "auto":
         backend = next(b for b in ("cjieba", "rjieba", "jieba") if _available(b))
     if backend not in BACKENDS:
-        raise ValueError(f"unknown segmenter {backend!r}; choose from {sorted(BACKENDS)} or auto")
+        raise SegmenterError(f"unknown segmenter {backend!r}; choose from {sorted(BACKENDS)} or auto")
+    if not _available(backend):
+        why = "was not built (no C compiler at install time)" if backend == "cjieba" else "is not installed"
+        raise SegmenterError(f"segmenter {backend!r} {why}; use auto, or one of "
+                         f"{sorted(b for b in BACKENDS if _available(b))}")
     return BACKENDS[backend](words)
 
 

@@ -107,3 +107,13 @@ def test_one_token_per_character_and_long_ascii_runs(pair):
     text = "。，" * 2000 + "x1" * 500 + "的确\r\n" * 100
     assert fast.spans(text) == ref.spans(text)
     assert len(fast.spans(text)) > len(text) // 2
+
+
+def test_a_segmenter_that_is_not_there_is_a_clear_error(monkeypatch, tmp_path, capsys):
+    import pipeline.segment as segment
+    from pipeline.cli import main
+    monkeypatch.setattr(segment, "_available", lambda name: name == "jieba")
+    rc = main(["run", str(SEEDS), "-o", str(tmp_path / "out"), "--segmenter", "cjieba", "--jobs", "1"])
+    assert rc == 2
+    assert "segmenter 'cjieba' was not built" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "tokens.parquet").exists()
