@@ -398,47 +398,61 @@ done:
 
 /* utf8_pieces(text, starts, ends) -> (offsets, data): the UTF-8 bytes of text[starts[i]:ends[i]]
  * for every i, concatenated, and the int32 offsets (n + 1 of them) that make them an Arrow string
- * array. Lone surrogates are written as CESU-style 3-byte sequences, as "surrogatepass" does.
- * Raises OverflowError past 2**31 bytes (the caller then uses 64-bit offsets). */
+ * array. Lone surrogates are written as 3-byte sequences, as "surrogatepass" does. Raises
+ * OverflowError when the text might pass 2**31 bytes (the caller then uses 64-bit offsets). */
+#define PUT_UTF8(c)                                                                         \
+    do {                                                                                    \
+        if ((c) < 0x80) out[at++] = (unsigned char)(c);                                     \
+        else if ((c) < 0x800) { out[at++] = 0xc0 | ((c) >> 6); out[at++] = 0x80 | ((c) & 0x3f); } \
+        else if ((c) < 0x10000) {                                                           \
+            out[at++] = 0xe0 | ((c) >> 12); out[at++] = 0x80 | (((c) >> 6) & 0x3f);          \
+            out[at++] = 0x80 | ((c) & 0x3f);                                                \
+        } else {                                                                            \
+            out[at++] = 0xf0 | ((c) >> 18); out[at++] = 0x80 | (((c) >> 12) & 0x3f);         \
+            out[at++] = 0x80 | (((c) >> 6) & 0x3f); out[at++] = 0x80 | ((c) & 0x3f);         \
+        }                                                                                   \
+    } while (0)
+
+/* one loop per storage kind: PyUnicode_READ would switch on the kind for every character */
+#define PIECES(T)                                                                           \
+    do {                                                                                    \
+        const T *p = (const T *)d;                                                          \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                \
+            for (int64_t k = S[i]; k < E[i]; k++) { Py_UCS4 c = p[k]; PUT_UTF8(c); }        \
+            o[i + 1] = (int32_t)at;                                                         \
+        }                                                                                   \
+    } while (0)
+
 static PyObject *utf8_pieces(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *text;
     Py_buffer sb, eb;
     if (!PyArg_ParseTuple(args, "Uy*y*", &text, &sb, &eb)) return NULL;
     PyObject *offsets = NULL, *data = NULL, *r = NULL;
-    Py_ssize_t n = sb.len / 8, len = PyUnicode_GET_LENGTH(text), total = 0;
+    Py_ssize_t n = sb.len / 8, len = PyUnicode_GET_LENGTH(text), chars = 0;
     const int64_t *S = sb.buf, *E = eb.buf;
     int kind = PyUnicode_KIND(text);
     const void *d = PyUnicode_DATA(text);
     if (eb.len != sb.len) { PyErr_SetString(PyExc_ValueError, "starts and ends differ in length"); goto done; }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (S[i] < 0 || S[i] > E[i] || E[i] > len) { PyErr_SetString(PyExc_IndexError, "span out of range"); goto done; }
-        for (int64_t k = S[i]; k < E[i]; k++) {
-            Py_UCS4 c = PyUnicode_READ(kind, d, k);
-            total += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
-        }
+        chars += E[i] - S[i];
     }
-    if (total >= ((Py_ssize_t)1 << 31)) { PyErr_SetString(PyExc_OverflowError, "more than 2**31 bytes"); goto done; }
+    /* room for the widest encoding of the text's kind (UCS1: 2 bytes, UCS2: 3, UCS4: 4), cut
+     * to size after */
+    Py_ssize_t room = chars * (kind == PyUnicode_1BYTE_KIND ? 2 : kind == PyUnicode_2BYTE_KIND ? 3 : 4);
+    if (room >= ((Py_ssize_t)1 << 31)) { PyErr_SetString(PyExc_OverflowError, "more than 2**31 bytes"); goto done; }
     offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
-    data = PyBytes_FromStringAndSize(NULL, total ? total : 0);
+    data = PyBytes_FromStringAndSize(NULL, room);
     if (!offsets || !data) goto done;
     int32_t *o = (int32_t *)PyBytes_AS_STRING(offsets);
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
-    int32_t at = 0;
+    Py_ssize_t at = 0;
     o[0] = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        for (int64_t k = S[i]; k < E[i]; k++) {
-            Py_UCS4 c = PyUnicode_READ(kind, d, k);
-            if (c < 0x80) out[at++] = (unsigned char)c;
-            else if (c < 0x800) { out[at++] = 0xc0 | (c >> 6); out[at++] = 0x80 | (c & 0x3f); }
-            else if (c < 0x10000) {
-                out[at++] = 0xe0 | (c >> 12); out[at++] = 0x80 | ((c >> 6) & 0x3f); out[at++] = 0x80 | (c & 0x3f);
-            } else {
-                out[at++] = 0xf0 | (c >> 18); out[at++] = 0x80 | ((c >> 12) & 0x3f);
-                out[at++] = 0x80 | ((c >> 6) & 0x3f); out[at++] = 0x80 | (c & 0x3f);
-            }
-        }
-        o[i + 1] = at;
-    }
+    if (kind == PyUnicode_1BYTE_KIND) PIECES(Py_UCS1);
+    else if (kind == PyUnicode_2BYTE_KIND) PIECES(Py_UCS2);
+    else PIECES(Py_UCS4);
+    if (_PyBytes_Resize(&data, at) < 0) goto done;
     r = PyTuple_Pack(2, offsets, data);
 done:
     Py_XDECREF(offsets); Py_XDECREF(data);
@@ -446,7 +460,54 @@ done:
     return r;
 }
 
+/* fold(text): document.fold_width in one pass (FOLD_TABLE there is the definition):
+ * U+FF01..U+FF5E -> U+0021..U+007E, U+3000 and U+00A0 -> space. Same length, so offsets hold. */
+static inline Py_UCS4 fold_cp(Py_UCS4 c) {
+    if (c >= 0xFF01 && c <= 0xFF5E) return c - 0xFEE0;
+    if (c == 0x3000 || c == 0xA0) return 0x20;
+    return c;
+}
+
+/* One loop per storage kind, so the compiler can vectorise it (PyUnicode_READ switches per char). */
+#define FOLD_SCAN(T)                                                                        \
+    do {                                                                                    \
+        const T *p = (const T *)d;                                                          \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                \
+            Py_UCS4 c = p[i], f = fold_cp(c);                                               \
+            changed |= f != c;                                                              \
+            maxc = f > maxc ? f : maxc;                                                     \
+        }                                                                                   \
+    } while (0)
+
+static PyObject *fold(PyObject *self, PyObject *text) {
+    (void)self;
+    if (!PyUnicode_Check(text)) { PyErr_SetString(PyExc_TypeError, "expected str"); return NULL; }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *d = PyUnicode_DATA(text);
+    Py_UCS4 maxc = 0;
+    int changed = 0;
+    if (kind == PyUnicode_1BYTE_KIND) FOLD_SCAN(Py_UCS1);
+    else if (kind == PyUnicode_2BYTE_KIND) FOLD_SCAN(Py_UCS2);
+    else FOLD_SCAN(Py_UCS4);
+    if (!changed) { Py_INCREF(text); return text; }
+    /* the result's storage must fit its largest character exactly (CPython compares kinds) */
+    PyObject *r = PyUnicode_New(n, maxc);
+    if (!r) return NULL;
+    int rk = PyUnicode_KIND(r);
+    void *rd = PyUnicode_DATA(r);
+    if (rk == kind && kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *p = d;
+        Py_UCS2 *q = rd;
+        for (Py_ssize_t i = 0; i < n; i++) q[i] = (Py_UCS2)fold_cp(p[i]);
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) PyUnicode_WRITE(rk, rd, i, fold_cp(PyUnicode_READ(kind, d, i)));
+    }
+    return r;
+}
+
 static PyMethodDef module_methods[] = {
+    {"fold", fold, METH_O, "fold(text): full-width ASCII and the two wide spaces to ASCII, same length"},
     {"utf8_pieces", utf8_pieces, METH_VARARGS, "utf8_pieces(text, starts, ends) -> (int32 offsets, utf-8 data)"},
     {NULL}
 };

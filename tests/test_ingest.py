@@ -78,3 +78,18 @@ def test_empty_file_is_ok(tmp_path, engine):
 def test_decode_never_guesses_on_a_bad_bom():
     with pytest.raises(IngestError, match="byte-order mark"):
         decode(b"\xef\xbb\xbf\xff\xfe\xfa", "x.txt")
+
+
+def test_width_folding_is_the_table_in_every_implementation():
+    """fold_width (C when built), the numpy fallback and str.translate(FOLD_TABLE) agree on every
+    code point, and a text whose only wide characters fold away compares equal to plain ASCII
+    (CPython compares string storage kinds, so the C result must pick the narrowest one)."""
+    from pipeline import document
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    want = every.translate(document.FOLD_TABLE)
+    assert document.fold_width(every) == want
+    assert document._fold_numpy(every) == want
+    for text, plain in (("ＡＢ　ｃ\u00a0１", "AB c 1"), ("　", " "), ("", ""), ("中文，", "中文,")):
+        assert document.fold_width(text) == plain
+        assert hash(document.fold_width(text)) == hash(plain)
+        assert {document.fold_width(text): 1}.get(plain) == 1
