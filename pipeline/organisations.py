@@ -209,8 +209,8 @@ def compile_rules(data: LDict, path) -> dict:
     party_words = expect_str_list(kd["party_words"], kw, "party_words")
     # gate: a character of every party word (the last), which removing not_party_words cannot bring
     r["party_kind"] = {"rx": re.compile(trie_regex(party_words)),
-                       "gate": re.compile("[" + "".join(sorted({re.escape(x[-1]) for x in party_words if x})) + "]"
-                                          if all(party_words) and party_words else ""),
+                       "gate": re.compile("[" + "".join(sorted({re.escape(x[-1]) for x in party_words})) + "]"
+                                          if party_words and all(party_words) else ""),
                        "not_rx": re.compile(trie_regex(expect_str_list(kd["not_party_words"], kw, "not_party_words"))),
                        "not_heads": set(expect_str_list(kd["not_party_heads"], kw, "not_party_heads"))}
     foreign = sorted((c for c in countries if c != "中国" and len(c) > 1), key=len, reverse=True)
@@ -635,7 +635,8 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
         if other or count:
             break                                     # punctuation, a quote; 八大, 十项: counts are not names
         if hard or (soft and not ordinal and not _fragment(s, e, sb, eb)):
-            jump = _inner_across(s, folded, rules) if folded[s] in inner_and else None  # 经济和信息化: 和 inside an inner part
+            # 经济和信息化: 和 inside an inner part
+            jump = _inner_across(s, folded, rules) if folded[s] in inner_and else None
             if jump is not None:
                 pos = jump
                 if sb[jump] != 1:
