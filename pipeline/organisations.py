@@ -95,6 +95,7 @@ def compile_rules(data: LDict, path) -> dict:
     r["not_opening"] = tuple(expect_str_list(e["not_opening"], ew, "not_opening"))
     r["not_opening_first"] = _first_chars(r["not_opening"])
     r["generic"] = set(expect_str_list(e["generic"], ew, "generic"))
+    r["generic_first"] = frozenset(x[0] for x in r["generic"] if x)
     r["hard_pat"] = Pattern(e["hard_pattern"], ew, stdlib=True)
     r["hard_stop"] = set(expect_str_list(e["stop_words"], ew, "stop_words")) | \
         set(expect_str_list(e["hard_chars"], ew, "hard_chars"))
@@ -205,7 +206,11 @@ def compile_rules(data: LDict, path) -> dict:
     check_keys(kd, kw, required=("id", "party_words", "not_party_words", "not_party_heads", "state_heads",
                                  "not_state_words"), optional=("examples", "counter"))
     check_examples(kd, kw, FIELDS)
-    r["party_kind"] = {"rx": re.compile(trie_regex(expect_str_list(kd["party_words"], kw, "party_words"))),
+    party_words = expect_str_list(kd["party_words"], kw, "party_words")
+    # gate: a character of every party word (the last), which removing not_party_words cannot bring
+    r["party_kind"] = {"rx": re.compile(trie_regex(party_words)),
+                       "gate": re.compile("[" + "".join(sorted({re.escape(x[-1]) for x in party_words})) + "]"
+                                          if party_words and all(party_words) else ""),
                        "not_rx": re.compile(trie_regex(expect_str_list(kd["not_party_words"], kw, "not_party_words"))),
                        "not_heads": set(expect_str_list(kd["not_party_heads"], kw, "not_party_heads"))}
     foreign = sorted((c for c in countries if c != "中国" and len(c) > 1), key=len, reverse=True)
@@ -305,9 +310,17 @@ class _Words:
             return
         if not isinstance(tokens, Tokens):
             tokens = Tokens([s for s, _ in tokens], [e for _, e in tokens])
-        sb, eb = np.zeros(n + 1, dtype=np.uint8), np.zeros(n + 1, dtype=np.uint8)
-        sb[tokens.starts] = 1
-        eb[tokens.ends] = 1
+        starts, ends = tokens.starts, tokens.ends
+        sb = np.zeros(n + 1, dtype=np.uint8)
+        sb[starts] = 1
+        # words follow one another: a word ends where the next starts, except before a gap
+        # (white space), so eb is sb moved over the few gaps (cheaper than a second scatter)
+        gap = (starts[1:] != ends[:-1]).nonzero()[0]
+        eb = sb.copy()
+        eb[starts[0]] = 0
+        eb[starts.take(gap + 1)] = 0
+        eb[ends.take(gap)] = 1
+        eb[ends[-1]] = 1
         self.sb, self.eb = sb.tobytes(), eb.tobytes()
 
     def starts_word(self, pos: int) -> bool:
@@ -364,9 +377,8 @@ def _candidates(folded: str, text: str, tokens, rules: dict) -> list[dict]:
     gaz_search = rules["gaz_search_rx"].search
     infos, sb, eb = rules["word_info"], words.sb, words.eb
     for s, e, w in reversed(found):                   # left to right: earlier names are known
-        trimmed = w in straddle_last and straddle(folded, e - 1) is not None
-        if trimmed:                                   # 人民日报社|论: 社论 is the word, the name is 人民日报
-            w, e = w[:-1], e - 1
+        if w in straddle_last and straddle(folded, e - 1) is not None:
+            w, e = w[:-1], e - 1                      # 人民日报社|论: 社论 is the word, the name is 人民日报
         elif eb[e] != 1:
             continue                                  # 部 in 部署, 局 in 局长: neither a name nor a head
         info = infos.get(w)
@@ -419,7 +431,7 @@ LEX_ARRAY_MIN = 1000        # below this, numpy's fixed costs outweigh the regex
 def _lexicon_trie(words) -> tuple | None:
     """The lexicon as a trie walked from a word's LAST character: each node's children {char:
     node} (the root is node 0) and the word each node ends (None: none; the same str objects
-    for every document, their hashes computed once); and in arrays over the 16-bit code units:
+    for every document, their hashes computed once); and in arrays over the code points up to U+FFFF:
     which ones end a word, the root's child for each and each one's column (both as intp: the
     walk indexes with them, and `take` would convert other index types at every call), and the
     other edges as a flat int16 table (node * width + column -> node, or -1; compact, as it is
@@ -458,13 +470,11 @@ def _lexicon_trie(words) -> tuple | None:
     return children, word_of, is_last, root, column, table, width, ends_word
 
 
-def _code_units(folded: str) -> np.ndarray:
-    """The text as one uint16 per character; a character beyond U+FFFF (in no word) is U+FFFF."""
-    b = folded.encode("utf-16-le", "surrogatepass")
-    if len(b) == 2 * len(folded):
-        return np.frombuffer(b, dtype=np.uint16)
-    cps = np.frombuffer(folded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return np.minimum(cps, 0xFFFF).astype(np.uint16)
+def _code_points(folded: str) -> np.ndarray:
+    """The text's code points as intp (the walk indexes with them), through numpy's own str
+    array: a plain widening copy, cheaper than encoding. Characters beyond U+FFFF stay as they
+    are; the lookups clip them to U+FFFF, which is in no word."""
+    return np.array(folded).reshape(1).view(np.uint32).astype(np.intp)
 
 
 FEW = 60                    # below this many places still walking, Python's dict is quicker
@@ -477,8 +487,8 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
     one kept began (the regex's scan of the reversed text). (`take` and `nonzero` rather than
     fancy and boolean indexing: the arrays are small, numpy's fixed cost per call is what counts.)"""
     children, word_of, is_last, root, column, table, width, ends_word = trie
-    codes = _code_units(folded).astype(np.intp)       # (indices: `take` would convert them at every call)
-    last = is_last.take(codes, mode="wrap").nonzero()[0]    # a word's last character (codes < 0x10000: no wrap)
+    codes = _code_points(folded)
+    last = is_last.take(codes, mode="clip").nonzero()[0]    # a word's last character
     node = root.take(codes.take(last))
     best = np.where(ends_word.take(node), node, 0)    # the node of the longest word so far (0: none)
     ids = np.arange(len(last))
@@ -486,7 +496,7 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
     while len(ids) >= FEW:
         if pos[0] < 0:                                # (sorted: only the first can be off the text)
             ids, node, pos = ids[1:], node[1:], pos[1:]
-        node = table.take(node * width + column.take(codes.take(pos))).astype(np.intp)
+        node = table.take(node * width + column.take(codes.take(pos), mode="clip")).astype(np.intp)
         hit = (node >= 0).nonzero()[0]
         ids, node, pos = ids.take(hit), node.take(hit), pos.take(hit) - 1
         word = ends_word.take(node)
@@ -606,7 +616,7 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
     place or known name): `武汉中小数转专家委员会` keeps its odd inner words because 武汉 opens
     it; the caller tries the strict edge first (李强会见|美国商会)."""
     sb, eb = words.sb, words.eb
-    flags_of = rules["word_flags"]
+    flags_of, inner_and = rules["word_flags"], rules["inner_and"]
     pos = k
     strict = None
     crossed = 0                                       # words of two or more characters crossed
@@ -625,7 +635,8 @@ def _left_edge(k, hs, he, folded, words: _Words, rules, accepted) -> tuple[int, 
         if other or count:
             break                                     # punctuation, a quote; 八大, 十项: counts are not names
         if hard or (soft and not ordinal and not _fragment(s, e, sb, eb)):
-            jump = _inner_across(s, folded, rules)   # 经济和信息化: 和 inside an inner part
+            # 经济和信息化: 和 inside an inner part
+            jump = _inner_across(s, folded, rules) if folded[s] in inner_and else None
             if jump is not None:
                 pos = jump
                 if sb[jump] != 1:
@@ -671,16 +682,17 @@ def _set_word_flags(w: str, cache: dict, rules) -> tuple:
     stop, a soft stop, an ordinal such as 第十四届, a word a loose edge may cross)."""
     c = w[0]
     other = not ("\u3400" <= c <= "\u9fff" or "a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9")
-    flags = cache[w] = (other, _fullmatch(rules["hard_pat"], w), w in rules["hard_stop"], w in rules["stop"],
-                        _fullmatch(rules["name_pat"], w), w in rules["cross"])
-    return flags
-
-
-def _fullmatch(pat: Pattern, w: str) -> bool:
+    hard_pat, name_pat = rules["hard_pat"], rules["name_pat"]
     try:
-        return pat.hot("fullmatch", w)(w) is not None
+        count = hard_pat.hot("fullmatch", w)(w) is not None
     except TimeoutError:
-        raise pat.timeout_error() from None
+        raise hard_pat.timeout_error() from None
+    try:
+        ordinal = name_pat.hot("fullmatch", w)(w) is not None
+    except TimeoutError:
+        raise name_pat.timeout_error() from None
+    flags = cache[w] = (other, count, w in rules["hard_stop"], w in rules["stop"], ordinal, w in rules["cross"])
+    return flags
 
 
 def _fragment(s: int, e: int, sb: bytes, eb: bytes) -> bool:
@@ -756,7 +768,7 @@ def _judge(start: int, hs: int, he: int, folded: str, rules, words, accepted, en
     name, kind, rid, bare = verdict
     if bare:
         return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": rid, "priority": 1, "bare": True}
-    if _only_generic(start, hs, words, rules["generic"]):
+    if _only_generic(start, hs, words, rules["generic"], rules["generic_first"]):
         return None                                   # 创新联合实验室: no name, only kinds
     return {"start": start, "end": he, "name": name, "kind": kind, "rule_id": rid, "priority": 0}
 
@@ -812,7 +824,7 @@ def _kind_by_name(name: str, head: str, name_part: str, kind: str, rules) -> str
     organs (朝鲜劳动党中央委员会, 德国基督教民主联盟), unless the head is a government named after
     its ruling party; a foreign country's centre is a state agency (比利时网络安全中心)."""
     pk = rules["party_kind"]
-    if head not in pk["not_heads"] and pk["rx"].search(pk["not_rx"].sub("", name)):
+    if head not in pk["not_heads"] and pk["gate"].search(name) and pk["rx"].search(pk["not_rx"].sub("", name)):
         return "party"
     sk = rules["state_centre"]
     if kind == "other" and head in sk["heads"] and sk["rx"].match(name_part) and not sk["not_rx"].search(name_part):
@@ -827,11 +839,16 @@ def _named(name_part: str, kinds, rules) -> bool:
     return any(rules["gaz"][m.group()][1] in kinds for m in rules["gaz_search_rx"].finditer(name_part))
 
 
-def _only_generic(start: int, end: int, words: _Words, generic: set) -> bool:
+def _only_generic(start: int, end: int, words: _Words, generic: set, first: frozenset) -> bool:
     """The words of folded[start:end] (a name part, by jieba's boundaries) are one or more,
-    all generic."""
+    all generic (`first`: the generic words' first characters)."""
     sb, eb, folded = words.sb, words.eb, words.folded
-    s = start if sb[start] == 1 else sb.find(1, start)
+    if sb[start] == 1:
+        if folded[start] not in first:
+            return False                              # (most name parts: the first word is not generic)
+        s = start
+    else:
+        s = sb.find(1, start)
     any_word = False
     while s >= 0:
         e = eb.find(1, s + 1)
