@@ -31,6 +31,8 @@ _LINE = regex.compile(r"[^\n]*\n?")
 # a line's text without its leading and trailing white space (stdlib \s is str.isspace, as strip());
 # a look-behind, not an optional group `\S(?:[^\n]*\S)?`: sre runs that by its slower repeat machinery
 _LINE_TEXT = re.compile(r"\S[^\n]*(?<=\S)")
+# a white-space run between two lines holding a blank line (one match a run: \s* is greedy)
+_BLANK_GAP = re.compile(r"\n\s*\n")
 _CLAUSE_PUNCT = re.compile("[。，！？；：,.!?;:]")       # a menu item holds none
 _HAN_BIGRAM_STRIP = regex.compile(r"[^\p{Han}A-Za-z0-9]+")
 
@@ -39,6 +41,10 @@ _WORD_RULES = ("footer", "box", "boilerplate_line", "boilerplate_contains", "tea
                "toc_heading")
 _PATTERN_RULES = ("heading", "dateline", "section_heading", "link_line", "date_line", "html_paragraph_end",
                   "front_matter", "sentence_end")
+# rules with a stdlib twin (see Pattern), used by the hot loops: `re` is measured faster on them
+# (`</` and a few tag names searched in every HTML line; short lines, where `regex`'s cost a call
+# dominates)
+_TWINNED = frozenset({"html_paragraph_end", "heading", "link_line", "date_line"})
 _NUMBERS = ("page_break_min_chars", "story_similarity", "menu_line_max", "menu_run_min", "title_max_chars",
             "contains_max_chars", "box_item_max_chars", "lead_chars")
 
@@ -62,9 +68,7 @@ def compile_rules(data: LDict, path) -> dict:
         rw = w.at(rule, rule["id"])
         expect(rule["pattern"], str, rw, "pattern")
         check_examples(rule, rw, ("label", "reason"))
-        # a stdlib twin (see Pattern) where `re` is measured faster: `</` and a few tag names,
-        # searched in every HTML line
-        out[key] = Pattern(rule["pattern"], rw, regex.M, stdlib=key == "html_paragraph_end")
+        out[key] = Pattern(rule["pattern"], rw, regex.M, stdlib=key in _TWINNED)
     # strings one of which every match contains (None: unknown): most blocks hold none, and a
     # `str.find` is far cheaper than a pattern search (see _may_match)
     needs = {key: required_literals(data[key]["pattern"]) for key in ("link_line", "dateline")}
@@ -85,6 +89,8 @@ def compile_rules(data: LDict, path) -> dict:
     out["box_firsts"] = frozenset(w[0] for w in out["box"]) if all(out["box"]) else None
     out["key_len"] = max(map(len, out["footer_set"] | out["box_set"]), default=-1)   # likewise
     out["sentence_end_chars"] = frozenset(data["sentence_end"]["pattern"].strip("[]"))
+    # a paragraph ending in one of these never runs on over a blank line (see _page_break)
+    out["no_break_last"] = out["sentence_end_chars"] | {">"}
     if not regex.match(r"\^(?:\(\?P<\w+>)?#", data["heading"]["pattern"]):         # see _heading
         raise w.at(data["heading"], data["heading"]["id"]).error("pattern must start with `^#`")
     if not data["html_paragraph_end"]["pattern"].startswith("</"):     # _split_html looks for `</` first
@@ -139,8 +145,8 @@ def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 def _paragraphs(text: str, start: int, rules: dict) -> list[tuple[int, int]]:
     lines = list(map(re.Match.span, _LINE_TEXT.finditer(text, start)))
-    if not lines:
-        return []
+    if not lines or _BLANK_GAP.search(text, lines[0][0], lines[-1][1]) is None:
+        return lines                        # no blank line between lines: one paragraph a line
     # blank[i]: a white-space-only line between lines i and i + 1
     count = text.count
     blank = [count("\n", e, s) >= 2 for (_, e), (s, _) in zip(lines, lines[1:])]
@@ -149,10 +155,11 @@ def _paragraphs(text: str, start: int, rules: dict) -> list[tuple[int, int]]:
     if not runs_are_paragraphs and True not in blank:
         return lines                                            # one paragraph a line
     out: list[tuple[int, int]] = []
+    no_break_last = rules["no_break_last"]
     ps, pe = lines[0]                                           # the open paragraph
     for (s, e), b in zip(lines[1:], blank):
-        if b:
-            join = _page_break(text, ps, pe, s, rules)
+        if b:       # (the commonest reason for no page break first, without a call)
+            join = text[pe - 1] not in no_break_last and _page_break(text, ps, pe, s, rules)
         else:
             join = runs_are_paragraphs and text[s] != "#" and text[ps] != "#"
         if join:
