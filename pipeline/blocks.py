@@ -184,41 +184,41 @@ def _page_break(text: str, prev_s: int, prev_e: int, next_s: int, rules: dict) -
 
 
 def _split_html(text: str, spans: list[tuple[int, int]], rules: dict) -> list[tuple[int, int]]:
-    """Each `<p>…</p>` element on a line is its own block. Only spans holding `</` are searched
-    (the pattern starts with it, checked in compile_rules); they are found by one `str.find`
-    each: white space separates spans, so an occurrence lies inside the span ending after it."""
-    find = text.find
-    p = find("</", spans[0][0]) if spans else -1
+    """Each `<p>…</p>` element on a line is its own block: a span is cut after each match of the
+    rule inside it. One search from the first `</` (the pattern starts with it, checked in
+    compile_rules) to the last span's end: white space separates spans, so a match starts in the
+    span ending after it, and one running past that end (trailing blanks) cuts nothing."""
+    p = text.find("</", spans[0][0]) if spans else -1
     if p < 0:
         return spans
     pat = rules["html_paragraph_end"]
     finditer = pat.hot("finditer", text)
     ends = [e for _, e in spans]
     out: list[tuple[int, int]] = []
-    done = 0                                    # spans[:done] are in out
+    done = 0                                    # spans[:done] are in out, but for the one cut
+    cur = e = -1                                # ... from cur to its end e
     try:
-        while p >= 0:
-            j = bisect_right(ends, p)
-            if j == len(spans):
-                break
-            out += spans[done:j]
-            s, e = spans[j]
-            cur = s
-            for m in finditer(text, s, e):
-                ms, me = m.span()
-                if me < e:
-                    # the end without trailing white space (rstrip only when there is some)
-                    out.append((cur, ms + len(m.group().rstrip()) if text[me - 1].isspace() else me))
-                    cur = me
-                    # the pattern's \s (regex: White_Space) leaves out \x1c-\x1f, which strip()
-                    # removes; the span ends on a non-blank character, so this stops before e
-                    while text[cur].isspace():
-                        cur += 1
-            out.append((cur, e))
-            done = j + 1
-            p = find("</", e)
+        for m in finditer(text, p, ends[-1]):
+            ms, me = m.span()
+            if ms >= e:                         # the first match in a later span
+                if e >= 0:
+                    out.append((cur, e))
+                j = bisect_right(ends, ms)
+                out += spans[done:j]
+                cur, e = spans[j]
+                done = j + 1
+            if me < e:
+                # the end without trailing white space (rstrip only when there is some)
+                out.append((cur, ms + len(m.group().rstrip()) if text[me - 1].isspace() else me))
+                cur = me
+                # the pattern's \s (regex: White_Space) leaves out \x1c-\x1f, which strip()
+                # removes; the span ends on a non-blank character, so this stops before e
+                while text[cur].isspace():
+                    cur += 1
     except TimeoutError:
         raise pat.timeout_error() from None
+    if e >= 0:
+        out.append((cur, e))
     out += spans[done:]
     return out
 
