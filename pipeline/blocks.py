@@ -260,7 +260,9 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     # hot loop: rule data and the word lists' one-search prefilters bound once per document
     footer_set, box_set, box_words = rules["footer_set"], rules["box_set"], rules["box"]
     box_firsts = rules["box_firsts"]
-    line_len, contains_max, key_len = rules["line_len"], rules["contains_max_chars"], rules["key_len"]
+    key_len = rules["key_len"]
+    # blocks longer are neither a boilerplate line nor short enough for boilerplate_contains
+    short_max = max(rules["line_len"], rules["contains_max_chars"])
     starts = list(map(itemgetter(0), spans))
     linked = _touched(text, starts, rules["probes"]["link_line"])
     teased = _touched(text, starts, rules["probes"]["teaser"])
@@ -299,7 +301,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
                                           and first.startswith(box_words) and _box_start(first, rules)):
             state, state_reason = "box", f"link box {key[:12]}"
             label, reason = "boilerplate", f"link box marker {key[:12]}"
-        elif ((maybe_link := i in linked) or len(body) <= contains_max or len(body.strip()) <= line_len) \
+        elif ((maybe_link := i in linked) or len(body) <= short_max) \
                 and (bl := _boilerplate_line(body, rules, link_line if maybe_link else None)):    # else none of its tests holds
             label, reason = "boilerplate", bl
         elif i in menu:
@@ -394,7 +396,7 @@ def _box_start(first: str, rules: dict) -> bool:
 def _boilerplate_line(body: str, rules: dict, link_line) -> str | None:
     """link_line: the link_line rule's hot search when the block holds one of its probe strings
     (see _touched), else None."""
-    if len(line := body.strip()) <= rules["line_len"] and line in rules["line_set"]:
+    if len(body) <= rules["line_len"] and body in rules["line_set"]:      # (spans are trimmed)
         return "boilerplate line"
     # (the one-search prefilter of _contains here, not in a call per short block: most hold none)
     if len(body) <= rules["contains_max_chars"] and rules["any"]["boilerplate_contains"].search(body):
