@@ -242,7 +242,7 @@ def _is_prose(body: str, rules: dict) -> bool:
 def _short(body: str, rules: dict) -> bool:
     """A menu item: one very short line without sentence punctuation."""
     return (len(body) <= rules["menu_line_max"] and "\n" not in body
-            and _CLAUSE_PUNCT.search(body) is None and not body.startswith("#"))
+            and _CLAUSE_PUNCT.search(body) is None and body[:1] != "#")
 
 
 # --- labelling ----------------------------------------------------------------------------------
@@ -365,7 +365,8 @@ def _headings(firsts: list[str], rules: dict, text: str) -> list:
     pat = rules["heading"]
     search = pat.hot("search", text)
     try:
-        return [search(f) if f.startswith("#") else None for f in firsts]
+        # (a slice test: str.startswith parses its arguments the slow way, costly once a block)
+        return [search(f) if f[:1] == "#" else None for f in firsts]
     except TimeoutError:
         raise pat.timeout_error() from None
 
@@ -419,8 +420,10 @@ def _may_match(rules: dict, key: str, text: str, end: int) -> bool:
     """False when text[:end] lacks every string a match of rule `key` must contain."""
     probes = rules["needs_probes"][key]
     if probes is not None:
+        # `in` on the (short) window: str.find parses its arguments the slow way
+        window = text if end >= len(text) else text[:end]
         for p in probes:
-            if text.find(p, 0, end) >= 0:
+            if p in window:
                 return True
         return False
     needs = rules["needs"][key]             # one search for any of the strings
