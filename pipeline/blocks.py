@@ -116,7 +116,19 @@ def _probes(words, most: int = 6) -> tuple[str, ...] | None:
     for w in sorted(set(words), key=len):
         if not any(k in w for k in kept):
             kept.append(w)
+    if len(kept) > 1 and len(common := _common_part(kept)) >= 3:
+        return (common,)                    # one pass, not one a word (`阅读下一篇`, `下一篇阅读`)
     return tuple(kept) if len(kept) <= most else None
+
+
+def _common_part(words: list[str]) -> str:
+    """The longest string every word contains (words[0] the shortest; "" when none)."""
+    first = words[0]
+    for n in range(len(first), 0, -1):
+        for i in range(len(first) - n + 1):
+            if all(first[i:i + n] in w for w in words):
+                return first[i:i + n]
+    return ""
 
 
 def paragraphs(text: str, rules: dict) -> tuple[list[tuple[int, int]], int]:
