@@ -31,6 +31,8 @@ _LINE = regex.compile(r"[^\n]*\n?")
 # a line's text without its leading and trailing white space (stdlib \s is str.isspace, as strip());
 # a look-behind, not an optional group `\S(?:[^\n]*\S)?`: sre runs that by its slower repeat machinery
 _LINE_TEXT = re.compile(r"\S[^\n]*(?<=\S)")
+# a white-space run between two lines holding a blank line (one match a run: \s* is greedy)
+_BLANK_GAP = re.compile(r"\n\s*\n")
 _CLAUSE_PUNCT = re.compile("[。，！？；：,.!?;:]")       # a menu item holds none
 _HAN_BIGRAM_STRIP = regex.compile(r"[^\p{Han}A-Za-z0-9]+")
 
@@ -39,6 +41,10 @@ _WORD_RULES = ("footer", "box", "boilerplate_line", "boilerplate_contains", "tea
                "toc_heading")
 _PATTERN_RULES = ("heading", "dateline", "section_heading", "link_line", "date_line", "html_paragraph_end",
                   "front_matter", "sentence_end")
+# rules with a stdlib twin (see Pattern), used by the hot loops: `re` is measured faster on them
+# (`</` and a few tag names searched in every HTML line; short lines, where `regex`'s cost a call
+# dominates)
+_TWINNED = frozenset({"html_paragraph_end", "heading", "link_line", "date_line"})
 _NUMBERS = ("page_break_min_chars", "story_similarity", "menu_line_max", "menu_run_min", "title_max_chars",
             "contains_max_chars", "box_item_max_chars", "lead_chars")
 
@@ -62,9 +68,7 @@ def compile_rules(data: LDict, path) -> dict:
         rw = w.at(rule, rule["id"])
         expect(rule["pattern"], str, rw, "pattern")
         check_examples(rule, rw, ("label", "reason"))
-        # a stdlib twin (see Pattern) where `re` is measured faster: `</` and a few tag names,
-        # searched in every HTML line
-        out[key] = Pattern(rule["pattern"], rw, regex.M, stdlib=key == "html_paragraph_end")
+        out[key] = Pattern(rule["pattern"], rw, regex.M, stdlib=key in _TWINNED)
     # strings one of which every match contains (None: unknown): most blocks hold none, and a
     # `str.find` is far cheaper than a pattern search (see _may_match)
     needs = {key: required_literals(data[key]["pattern"]) for key in ("link_line", "dateline")}
@@ -85,6 +89,8 @@ def compile_rules(data: LDict, path) -> dict:
     out["box_firsts"] = frozenset(w[0] for w in out["box"]) if all(out["box"]) else None
     out["key_len"] = max(map(len, out["footer_set"] | out["box_set"]), default=-1)   # likewise
     out["sentence_end_chars"] = frozenset(data["sentence_end"]["pattern"].strip("[]"))
+    # a paragraph ending in one of these never runs on over a blank line (see _page_break)
+    out["no_break_last"] = out["sentence_end_chars"] | {">"}
     if not regex.match(r"\^(?:\(\?P<\w+>)?#", data["heading"]["pattern"]):         # see _heading
         raise w.at(data["heading"], data["heading"]["id"]).error("pattern must start with `^#`")
     if not data["html_paragraph_end"]["pattern"].startswith("</"):     # _split_html looks for `</` first
@@ -110,7 +116,19 @@ def _probes(words, most: int = 6) -> tuple[str, ...] | None:
     for w in sorted(set(words), key=len):
         if not any(k in w for k in kept):
             kept.append(w)
+    if len(kept) > 1 and len(common := _common_part(kept)) >= 3:
+        return (common,)                    # one pass, not one a word (`阅读下一篇`, `下一篇阅读`)
     return tuple(kept) if len(kept) <= most else None
+
+
+def _common_part(words: list[str]) -> str:
+    """The longest string every word contains (words[0] the shortest; "" when none)."""
+    first = words[0]
+    for n in range(len(first), 0, -1):
+        for i in range(len(first) - n + 1):
+            if all(first[i:i + n] in w for w in words):
+                return first[i:i + n]
+    return ""
 
 
 def paragraphs(text: str, rules: dict) -> tuple[list[tuple[int, int]], int]:
@@ -139,8 +157,8 @@ def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 def _paragraphs(text: str, start: int, rules: dict) -> list[tuple[int, int]]:
     lines = list(map(re.Match.span, _LINE_TEXT.finditer(text, start)))
-    if not lines:
-        return []
+    if not lines or _BLANK_GAP.search(text, lines[0][0], lines[-1][1]) is None:
+        return lines                        # no blank line between lines: one paragraph a line
     # blank[i]: a white-space-only line between lines i and i + 1
     count = text.count
     blank = [count("\n", e, s) >= 2 for (_, e), (s, _) in zip(lines, lines[1:])]
@@ -149,10 +167,11 @@ def _paragraphs(text: str, start: int, rules: dict) -> list[tuple[int, int]]:
     if not runs_are_paragraphs and True not in blank:
         return lines                                            # one paragraph a line
     out: list[tuple[int, int]] = []
+    no_break_last = rules["no_break_last"]
     ps, pe = lines[0]                                           # the open paragraph
     for (s, e), b in zip(lines[1:], blank):
-        if b:
-            join = _page_break(text, ps, pe, s, rules)
+        if b:       # (the commonest reason for no page break first, without a call)
+            join = text[pe - 1] not in no_break_last and _page_break(text, ps, pe, s, rules)
         else:
             join = runs_are_paragraphs and text[s] != "#" and text[ps] != "#"
         if join:
@@ -177,41 +196,41 @@ def _page_break(text: str, prev_s: int, prev_e: int, next_s: int, rules: dict) -
 
 
 def _split_html(text: str, spans: list[tuple[int, int]], rules: dict) -> list[tuple[int, int]]:
-    """Each `<p>…</p>` element on a line is its own block. Only spans holding `</` are searched
-    (the pattern starts with it, checked in compile_rules); they are found by one `str.find`
-    each: white space separates spans, so an occurrence lies inside the span ending after it."""
-    find = text.find
-    p = find("</", spans[0][0]) if spans else -1
+    """Each `<p>…</p>` element on a line is its own block: a span is cut after each match of the
+    rule inside it. One search from the first `</` (the pattern starts with it, checked in
+    compile_rules) to the last span's end: white space separates spans, so a match starts in the
+    span ending after it, and one running past that end (trailing blanks) cuts nothing."""
+    p = text.find("</", spans[0][0]) if spans else -1
     if p < 0:
         return spans
     pat = rules["html_paragraph_end"]
     finditer = pat.hot("finditer", text)
     ends = [e for _, e in spans]
     out: list[tuple[int, int]] = []
-    done = 0                                    # spans[:done] are in out
+    done = 0                                    # spans[:done] are in out, but for the one cut
+    cur = e = -1                                # ... from cur to its end e
     try:
-        while p >= 0:
-            j = bisect_right(ends, p)
-            if j == len(spans):
-                break
-            out += spans[done:j]
-            s, e = spans[j]
-            cur = s
-            for m in finditer(text, s, e):
-                ms, me = m.span()
-                if me < e:
-                    # the end without trailing white space (rstrip only when there is some)
-                    out.append((cur, ms + len(m.group().rstrip()) if text[me - 1].isspace() else me))
-                    cur = me
-                    # the pattern's \s (regex: White_Space) leaves out \x1c-\x1f, which strip()
-                    # removes; the span ends on a non-blank character, so this stops before e
-                    while text[cur].isspace():
-                        cur += 1
-            out.append((cur, e))
-            done = j + 1
-            p = find("</", e)
+        for m in finditer(text, p, ends[-1]):
+            ms, me = m.span()
+            if ms >= e:                         # the first match in a later span
+                if e >= 0:
+                    out.append((cur, e))
+                j = bisect_right(ends, ms)
+                out += spans[done:j]
+                cur, e = spans[j]
+                done = j + 1
+            if me < e:
+                # the end without trailing white space (rstrip only when there is some)
+                out.append((cur, ms + len(m.group().rstrip()) if text[me - 1].isspace() else me))
+                cur = me
+                # the pattern's \s (regex: White_Space) leaves out \x1c-\x1f, which strip()
+                # removes; the span ends on a non-blank character, so this stops before e
+                while text[cur].isspace():
+                    cur += 1
     except TimeoutError:
         raise pat.timeout_error() from None
+    if e >= 0:
+        out.append((cur, e))
     out += spans[done:]
     return out
 
@@ -235,7 +254,7 @@ def _is_prose(body: str, rules: dict) -> bool:
 def _short(body: str, rules: dict) -> bool:
     """A menu item: one very short line without sentence punctuation."""
     return (len(body) <= rules["menu_line_max"] and "\n" not in body
-            and _CLAUSE_PUNCT.search(body) is None and not body.startswith("#"))
+            and _CLAUSE_PUNCT.search(body) is None and body[:1] != "#")
 
 
 # --- labelling ----------------------------------------------------------------------------------
@@ -253,7 +272,9 @@ def label_blocks(doc: Doc, rules: dict) -> None:
     # hot loop: rule data and the word lists' one-search prefilters bound once per document
     footer_set, box_set, box_words = rules["footer_set"], rules["box_set"], rules["box"]
     box_firsts = rules["box_firsts"]
-    line_len, contains_max, key_len = rules["line_len"], rules["contains_max_chars"], rules["key_len"]
+    key_len = rules["key_len"]
+    # blocks longer are neither a boilerplate line nor short enough for boilerplate_contains
+    short_max = max(rules["line_len"], rules["contains_max_chars"])
     starts = list(map(itemgetter(0), spans))
     linked = _touched(text, starts, rules["probes"]["link_line"])
     teased = _touched(text, starts, rules["probes"]["teaser"])
@@ -292,7 +313,7 @@ def label_blocks(doc: Doc, rules: dict) -> None:
                                           and first.startswith(box_words) and _box_start(first, rules)):
             state, state_reason = "box", f"link box {key[:12]}"
             label, reason = "boilerplate", f"link box marker {key[:12]}"
-        elif ((maybe_link := i in linked) or len(body) <= contains_max or len(body.strip()) <= line_len) \
+        elif ((maybe_link := i in linked) or len(body) <= short_max) \
                 and (bl := _boilerplate_line(body, rules, link_line if maybe_link else None)):    # else none of its tests holds
             label, reason = "boilerplate", bl
         elif i in menu:
@@ -356,7 +377,8 @@ def _headings(firsts: list[str], rules: dict, text: str) -> list:
     pat = rules["heading"]
     search = pat.hot("search", text)
     try:
-        return [search(f) if f.startswith("#") else None for f in firsts]
+        # (a slice test: str.startswith parses its arguments the slow way, costly once a block)
+        return [search(f) if f[:1] == "#" else None for f in firsts]
     except TimeoutError:
         raise pat.timeout_error() from None
 
@@ -387,7 +409,7 @@ def _box_start(first: str, rules: dict) -> bool:
 def _boilerplate_line(body: str, rules: dict, link_line) -> str | None:
     """link_line: the link_line rule's hot search when the block holds one of its probe strings
     (see _touched), else None."""
-    if len(line := body.strip()) <= rules["line_len"] and line in rules["line_set"]:
+    if len(body) <= rules["line_len"] and body in rules["line_set"]:      # (spans are trimmed)
         return "boilerplate line"
     # (the one-search prefilter of _contains here, not in a call per short block: most hold none)
     if len(body) <= rules["contains_max_chars"] and rules["any"]["boilerplate_contains"].search(body):
@@ -410,8 +432,10 @@ def _may_match(rules: dict, key: str, text: str, end: int) -> bool:
     """False when text[:end] lacks every string a match of rule `key` must contain."""
     probes = rules["needs_probes"][key]
     if probes is not None:
+        # `in` on the (short) window: str.find parses its arguments the slow way
+        window = text if end >= len(text) else text[:end]
         for p in probes:
-            if text.find(p, 0, end) >= 0:
+            if p in window:
                 return True
         return False
     needs = rules["needs"][key]             # one search for any of the strings
