@@ -12,7 +12,8 @@ opens with the class of its first characters (_scanner); at each trigger every r
 anchored, in priority order, with one call to an alternation of all rules (a range or list
 that is then excluded falls back to the rules after it). In that alternation each rule is
 preceded by a guard derived from its own pattern (_guard: qty.range needs a range sign right
-after the number and unit characters), which fails the rare structures in one step. Every
+after the number and unit characters), which fails the rare structures in one step; the trigger
+gets one too (_end_guard: what it asserts at the end of its number, tested first). Every
 pattern runs under rules.Pattern's time limit (the trigger and the alternation through their
 stdlib `re` twins under a batch run's watchdog); at load each pattern is also run on adversarial
 strings and one that backtracks badly is refused with its file and rule. Per candidate, the
