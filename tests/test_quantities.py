@@ -133,3 +133,26 @@ def test_prefix_needs_must_name_a_qualifier():
 
 def test_rules_file_is_the_one_in_the_repo():
     assert Path(RULES_FILE).is_file()
+
+
+def test_the_trigger_scans_end_guard_changes_no_hit(monkeypatch):
+    """The guard put in front of the trigger's end assertions (_end_guard) is only a cheap
+    necessary condition: the scan must find exactly the same triggers with it and without it,
+    on corpus text and on dense strings of digits, numerals, units and separators."""
+    import random
+
+    from conftest import corpus_records
+    from pipeline.document import fold_width
+    from pipeline.process import load_rules
+    guarded = load_rules()["quantities"]["trigger"]
+    monkeypatch.setattr(quantities, "_end_guard", lambda source: "")
+    plain = load_rules()["quantities"]["trigger"]
+    assert guarded.source != plain.source
+    rng = random.Random(3)
+    alphabet = list("0123456789.,%-~至到约余多万亿千百十一二两三零〇第年月日个名元吨米步国数据、") + [" ", "１"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(40)) for _ in range(3000)]
+    texts += [fold_width(r["text"]) for r in corpus_records("xwlb_daily.jsonl", 60)]
+    group = quantities.TRIGGER_GROUP
+    for t in texts:
+        want = [m.span(group) for m in (plain.std or plain.rx).finditer(t)]
+        assert [m.span(group) for m in (guarded.std or guarded.rx).finditer(t)] == want, t[:80]
