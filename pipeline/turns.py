@@ -26,6 +26,7 @@ import sys
 import numpy as np
 import regex
 
+from . import organisations   # for find_orgs (imported once: an import per call cost more than the lookup)
 from .dates import anchor, required_literals
 from .document import Doc
 from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list, stdlib_twin,
@@ -226,7 +227,6 @@ def _find_orgs(text: str, org_rules: dict) -> tuple:
     key = (id(org_rules), text)
     found = _ORG_CACHE.get(key)
     if found is None:
-        from . import organisations
         find = getattr(organisations, "find_orgs", None)
         try:
             found = tuple(find(text, org_rules)) if find is not None else ()
