@@ -629,9 +629,10 @@ def parse(g: dict, lex: dict) -> R.Expr:
     elif g.get("ayear"):
         f["year_from"], f["year_offset"] = R.PREV, lex["anaphoric_years"][g["ayear"]]
     if g.get("same"):
-        return R.Expr(same_period=True, **f)
+        f["same_period"] = True
+        return R.Expr.of(f)
     if g.get("plan"):
-        return R.Expr(plan=cn_int(g["plan"]))
+        return R.Expr.of({"plan": cn_int(g["plan"])})
     if g.get("year2"):
         f["end_year"] = cn_int(g["year2"])
     for key, name in (("month", "month"), ("month2", "end_month"), ("day", "day"), ("day2", "end_day"),
@@ -658,7 +659,7 @@ def parse(g: dict, lex: dict) -> R.Expr:
         f["clock"] = True
     if "year" not in f and "year_from" not in f and "month" in f:
         f["nearest"] = True
-    return R.Expr(**f)
+    return R.Expr.of(f)
 
 
 def qualifier(folded: str, start: int, end: int, lex: dict) -> str | None:
