@@ -404,7 +404,8 @@ WINDOW_WIDTH = 64        # patterns with longer matches (or a repeat without end
 def window(source: str, needs: tuple[str, ...] | None) -> tuple | None:
     """(literals, before, after): every match of `source` (and what it reads around it) lies in
     [p - before, p + after) of the start p of one of the literals; None when not known."""
-    parsed = _parse_plain(source) if needs is not None else None
+    sized = _sized_backrefs(source) if needs is not None else None
+    parsed = _parse_plain(sized) if sized is not None else None
     if parsed is None:
         return None
     width = parsed.getwidth()[1]
@@ -414,6 +415,44 @@ def window(source: str, needs: tuple[str, ...] | None) -> tuple | None:
     back, ahead = looks
     # a match starts at most `width` before a literal it holds and not after it
     return tuple(needs), width + back, width + ahead + 1
+
+
+def _sized_backrefs(source: str) -> str | None:
+    """`source` with each backreference (?P=name) as `(?s:.{0,w})`, w the widest group of that
+    name (what it can repeat), so that the pattern's width is known; None when not readable."""
+    names = set(regex.findall(r"\(\?P=(\w+)\)", source))
+    if not names:
+        return source
+    count = iter(range(1 << 30))                           # groups of one name apart (regex allows it)
+    unique = regex.sub(r"\(\?P<(\w+)>", lambda m: f"(?P<{m.group(1)}__{next(count)}>", source)
+    try:
+        parsed = sre_parse.parse(regex.sub(r"\(\?P=\w+\)", "(?:)", unique))
+    except Exception:
+        return None
+    widths: dict = {}
+    for name, gid in parsed.state.groupdict.items():
+        base = name.rsplit("__", 1)[0]
+        if base in names:
+            w = _group_width(parsed.data, gid)
+            if w is None:
+                return None
+            widths[base] = max(widths.get(base, 0), w)
+    if names - widths.keys():
+        return None
+    return regex.sub(r"\(\?P=(\w+)\)", lambda m: f"(?s:.{{0,{widths[m.group(1)]}}})", source)
+
+
+def _group_width(items, gid: int) -> int | None:
+    """The largest width of group `gid` in the parsed items, or None when it is not there."""
+    for op, av in items:
+        if op is C.SUBPATTERN and av[0] == gid:
+            return av[3].getwidth()[1]
+        for sub in (av[3],) if op is C.SUBPATTERN else av[1] if op is C.BRANCH else \
+                (av[2],) if op in (C.MAX_REPEAT, C.MIN_REPEAT) else (av[1],) if op in (C.ASSERT, C.ASSERT_NOT) else ():
+            w = _group_width(sub, gid)
+            if w is not None:
+                return w
+    return None
 
 
 _LEAVES = (C.LITERAL, C.NOT_LITERAL, C.IN, C.ANY, C.CATEGORY, C.RANGE)
