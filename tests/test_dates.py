@@ -203,3 +203,40 @@ def test_anchor_read_off_a_pattern_gives_finditer_matches(source, text):
         pytest.skip("not anchored: finditer is used")
     rx = regex.compile(source)
     assert [m.span() for m in dates.anchored_matches(rx.match, text, a)] == [m.span() for m in rx.finditer(text)]
+
+
+def _candidates_by_finditer(doc, rules):
+    """What dates._candidates must give: every rule's whole-text finditer matches inside one main
+    block, in rule order (no literal gate, no windows, no anchors)."""
+    import bisect
+    spans = doc.main_spans()
+    starts = [s for s, _ in spans]
+    out = []
+    for rule in rules["rules"]:
+        for m in rule.pat.rx.finditer(doc.folded):
+            s, e = m.span()
+            i = bisect.bisect_right(starts, s) - 1
+            if i >= 0 and e <= spans[i][1]:
+                out.append((s, e, rule.id, m.groups()))
+    return out
+
+
+def test_windowed_candidates_equal_whole_text_finditer(engine):
+    """Rules run on the windows of text around their literals (dates.window, _compact) find
+    exactly what they find on the whole text: corpus documents, and random strings dense in the
+    rules' literals, digits and separators (windows merged, back to back, at the text's edges)."""
+    import random
+
+    from pipeline import blocks
+    rules = engine.rules["dates"]
+    assert any(r.window is not None for r in rules["rules"]), "no windowed rule: the path is untested"
+    texts = [r["text"] for name in ("mfa_spokesperson.jsonl", "xwlb_daily.jsonl") for r in corpus_records(name, 40)]
+    rng = random.Random(5)
+    pieces = sorted({lit for r in rules["rules"] if r.needs for lit, _ in r.needs} | set(_NOISE)
+                    | set("上下本这个季度半旬至到—~－～十一二三四五六七八九〇零两第每近约\n“”"))
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 200))) for _ in range(1500)]
+    for text in texts:
+        doc = Doc("t", text)
+        blocks.label_blocks(doc, engine.rules["blocks"])
+        got = [(c[0], c[1], c[2].id, c[3].groups()) for c in dates._candidates(doc, rules)]
+        assert sorted(got) == sorted(_candidates_by_finditer(doc, rules)), text[:80]
