@@ -72,3 +72,22 @@ def test_a_batch_that_cannot_spill_goes_through_the_pipe(engine, tmp_path):
     assert spilled.inline is not None and not spilled.files
     back = spilled.load()
     assert all(back.tables[t].equals(packed.tables[t]) for t in TABLES)
+
+
+def test_rows_become_the_same_table_as_from_pylist(engine):
+    """batch._columns (dicts as one struct array) equals Table.from_pylist with the table's schema,
+    metadata included: extra keys ignored, missing keys null, empty lists empty tables."""
+    import pyarrow as pa
+
+    from conftest import SEEDS
+    from pipeline import batch
+    from pipeline.records import ENTITY_TABLES, SCHEMAS
+    results = [engine.process_path(p) for p in sorted(SEEDS.glob("*.txt"))]
+    for table in ("documents", "blocks", *ENTITY_TABLES, "turns"):
+        rows = [dict(r, not_a_column=1) for res in results for r in res[table]]
+        assert rows, table
+        rows[0].pop(SCHEMAS[table].names[-1])
+        want = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
+        got = batch._columns(table, rows)
+        assert got.schema.equals(SCHEMAS[table], check_metadata=True) and got.equals(want), table
+        assert batch._columns(table, []).equals(SCHEMAS[table].empty_table())
