@@ -18,15 +18,15 @@ import pyarrow as pa
 
 from . import blocks, dates, organisations, quantities, resolve, segment, turns
 from .document import Doc
+from .ingest import IngestError, doc_from_text, read_document
+from .records import SCHEMAS, TABLES, TOKENS_NO_DOC_ID
+from .rules import (DEFAULT_RULES_DIR, DocumentTimeout, RuleError, RuleTimeout, document_budget, fingerprint,
+                    load_yaml, rule_files, watchdog)
 
 try:
     from . import _cjieba                       # built by setup.py when a C compiler is present
 except ImportError:
     _cjieba = None
-from .ingest import IngestError, doc_from_text, read_document
-from .records import SCHEMAS, TABLES, TOKENS_NO_DOC_ID
-from .rules import (DEFAULT_RULES_DIR, DocumentTimeout, RuleError, RuleTimeout, document_budget, fingerprint,
-                    load_yaml, rule_files, watchdog)
 
 # rule file stem -> the stage module that compiles it (one file per stage that has rules)
 RULE_MODULES = {

@@ -151,8 +151,10 @@ BACKENDS = {"jieba": Segmenter, "rjieba": FastSegmenter, "cjieba": CSegmenter}
 
 
 def _available(name: str) -> bool:
+    """Whether a backend can be used here: cjieba when setup.py built it, the others when their
+    package is installed."""
     from importlib.util import find_spec
-    return find_spec({"cjieba": "pipeline._cjieba"}.get(name, name)) is not None
+    return find_spec("pipeline._cjieba" if name == "cjieba" else name) is not None
 
 
 def make_segmenter(words: list[str] = (), backend: str = "auto") -> Segmenter:
@@ -165,7 +167,7 @@ def make_segmenter(words: list[str] = (), backend: str = "auto") -> Segmenter:
     if not _available(backend):
         why = "was not built (no C compiler at install time)" if backend == "cjieba" else "is not installed"
         raise SegmenterError(f"segmenter {backend!r} {why}; use auto, or one of "
-                         f"{sorted(b for b in BACKENDS if _available(b))}")
+                             f"{sorted(b for b in BACKENDS if _available(b))}")
     return BACKENDS[backend](words)
 
 
