@@ -24,7 +24,7 @@ from operator import itemgetter
 import numpy as np
 import regex
 
-from .document import Doc, Tokens
+from .document import Doc, Tokens, code_points
 from .records import ORG_KINDS
 from .rules import (LDict, Pattern, Where, trie_regex, check_examples, check_keys, expect, expect_enum,
                     expect_str_list)
@@ -470,13 +470,6 @@ def _lexicon_trie(words) -> tuple | None:
     return children, word_of, is_last, root, column, table, width, ends_word
 
 
-def _code_points(folded: str) -> np.ndarray:
-    """The text's code points as intp (the walk indexes with them), through numpy's own str
-    array: a plain widening copy, cheaper than encoding. Characters beyond U+FFFF stay as they
-    are; the lookups clip them to U+FFFF, which is in no word."""
-    return np.array(folded).reshape(1).view(np.uint32).astype(np.intp)
-
-
 FEW = 60                    # below this many places still walking, Python's dict is quicker
 
 
@@ -487,7 +480,9 @@ def _lexicon_found_arrays(folded: str, trie: tuple) -> list[tuple[int, int, str]
     one kept began (the regex's scan of the reversed text). (`take` and `nonzero` rather than
     fancy and boolean indexing: the arrays are small, numpy's fixed cost per call is what counts.)"""
     children, word_of, is_last, root, column, table, width, ends_word = trie
-    codes = _code_points(folded)
+    # as intp: the walk indexes with them. Characters beyond U+FFFF stay as they are; the
+    # lookups clip them to U+FFFF, which is in no word
+    codes = code_points(folded).astype(np.intp)
     last = is_last.take(codes, mode="clip").nonzero()[0]    # a word's last character
     node = root.take(codes.take(last))
     best = np.where(ends_word.take(node), node, 0)    # the node of the longest word so far (0: none)

@@ -17,16 +17,12 @@ import numpy as np
 import pyarrow as pa
 
 from . import blocks, dates, organisations, quantities, resolve, segment, turns
-from .document import Doc
+from .document import Doc, code_points
 from .ingest import IngestError, doc_from_text, read_document
+from .native import cjieba as _cjieba    # None without a C compiler (setup.py)
 from .records import SCHEMAS, TABLES, TOKENS_NO_DOC_ID
 from .rules import (DEFAULT_RULES_DIR, DocumentTimeout, RuleError, RuleTimeout, document_budget, fingerprint,
                     load_yaml, rule_files, watchdog)
-
-try:
-    from . import _cjieba                       # built by setup.py when a C compiler is present
-except ImportError:
-    _cjieba = None
 
 # rule file stem -> the stage module that compiles it (one file per stage that has rules)
 RULE_MODULES = {
@@ -187,7 +183,7 @@ def _token_texts(text: str, tokens) -> pa.Array:
             pass
     bounds = np.empty(2 * n, dtype=np.int64)                             # s0, e0, s1, e1, ...
     bounds[0::2], bounds[1::2] = tokens.starts, tokens.ends
-    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    cps = code_points(text)
     widths = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)       # UTF-8 bytes per char
     byte_at = np.concatenate(([0], np.cumsum(widths, dtype=np.int64)))
     data = text.encode("utf-8", "surrogatepass")

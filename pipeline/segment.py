@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .document import Doc, Tokens
+from . import native
+from .document import Doc, Tokens, code_points
 
 PROJECT_CACHE = Path(__file__).resolve().parent.parent / ".cache"
 
@@ -114,10 +115,10 @@ class CSegmenter(Segmenter):
         from importlib.metadata import version
         from importlib.util import find_spec
 
-        from . import __version__, _cjieba
+        from . import __version__
         dict_txt = Path(find_spec("jieba").origin).parent / "dict.txt"     # jieba's DEFAULT_DICT
         self.version = f"{__version__} (jieba {version('jieba')} dict.txt)"
-        self.tk = _cjieba.Trie()
+        self.tk = native.cjieba.Trie()
         self.tk.load_dict(dict_txt.read_bytes())
         self.words = sorted(w for w in set(words) if not self.tk.freq(w))
         for w in self.words:
@@ -153,8 +154,10 @@ BACKENDS = {"jieba": Segmenter, "rjieba": FastSegmenter, "cjieba": CSegmenter}
 def _available(name: str) -> bool:
     """Whether a backend can be used here: cjieba when setup.py built it, the others when their
     package is installed."""
+    if name == "cjieba":
+        return native.cjieba is not None
     from importlib.util import find_spec
-    return find_spec("pipeline._cjieba" if name == "cjieba" else name) is not None
+    return find_spec(name) is not None
 
 
 def make_segmenter(words: list[str] = (), backend: str = "auto") -> Segmenter:
@@ -192,7 +195,7 @@ def _pieces(text: str):
 
 def _blank_at(text: str, positions: np.ndarray) -> np.ndarray:
     """Whether the character at each position is blank (str.isspace), by a lookup table."""
-    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)[positions]
+    cps = code_points(text)[positions]
     return _BLANK[np.minimum(cps, len(_BLANK) - 1)]
 
 

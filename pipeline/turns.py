@@ -18,7 +18,6 @@ Matching happens on doc.folded (full-width punctuation folded: `：` is `:` ther
 """
 from __future__ import annotations
 
-import array
 import bisect
 import re
 import sys
@@ -28,7 +27,7 @@ import regex
 
 from . import organisations   # for find_orgs (imported once: an import per call cost more than the lookup)
 from .dates import anchor, required_literals
-from .document import Doc
+from .document import Doc, code_points
 from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list, stdlib_twin,
                     trie_regex)
 
@@ -344,19 +343,6 @@ def _each(pat, folded: str, mains: Mains, starts):
                 yield m, mains[i][0], mains[i][1]
 
 
-_UCS4 = "w" if sys.version_info >= (3, 13) else "u"
-
-
-def _codes(text: str):
-    """The text's code points as a numpy array (array('u') is 4-byte wchar_t on Linux: a plain
-    widening copy, twice as fast as encoding UTF-32; 'w', UCS-4 everywhere, from Python 3.13,
-    where 'u' is deprecated)."""
-    a = array.array(_UCS4, text)
-    if a.itemsize == 4:
-        return np.frombuffer(a, np.uint32)
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)   # pragma: no cover
-
-
 def _class_starts(text: str, lo: int, hi: int, r: dict) -> tuple[list[int], list[int]]:
     """In text[lo:hi], from the class bits (`_class_table`) of its characters: the places where
     a title ending's first two characters stand (every place `role_name` can match), and the
@@ -364,7 +350,7 @@ def _class_starts(text: str, lo: int, hi: int, r: dict) -> tuple[list[int], list
     (A numpy call costs some 10 k instructions: it pays for these two scans of every
     character, not for the line scans below, which have few places to try.)"""
     # clip: a code point past a BMP-only table reads its last entry, 0 (and no bounds errors)
-    cls = r["classes"].take(_codes(text[lo:hi]), mode="clip")
+    cls = r["classes"].take(code_points(text[lo:hi]), mode="clip")
     pair = cls[:-1] & (cls[1:] >> 1)          # bit 0: _END1 then _END2; bit 2: _VERB_LAST then _SEP_BIT
     # as 0/1 bytes viewed as bool: numpy's nonzero is twice as fast on bool as on uint8
     ends = np.flatnonzero((pair & _END1).view(bool)) + lo
