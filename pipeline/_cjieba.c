@@ -506,13 +506,121 @@ static PyObject *fold(PyObject *self, PyObject *text) {
     return r;
 }
 
+/* lut_hits(text, lut, lo, hi): the characters of text[lo:hi] that a lookup table marks, in one
+ * pass (numpy needs a code point copy, a take and a nonzero for the same). lut is a uint8 table
+ * over code points; a code point past its end reads its last entry. Returns three buffers over
+ * the marked places: their positions in text (int64), their entries (uint8), and the entry of
+ * the character right after each (uint8, 0 at hi): what the pair scans of the dates gate and
+ * of turns read. */
+static int grow_hits(int64_t **pos, uint8_t **val, Py_ssize_t *cap) {
+    Py_ssize_t n = *cap ? *cap * 2 : 1024;
+    int64_t *p = PyMem_Realloc(*pos, n * sizeof(int64_t));
+    if (!p) { PyErr_NoMemory(); return -1; }
+    *pos = p;
+    uint8_t *v = PyMem_Realloc(*val, n);
+    if (!v) { PyErr_NoMemory(); return -1; }
+    *val = v;
+    *cap = n;
+    return 0;
+}
+
+static PyObject *lut_hits(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *text, *r = NULL, *P = NULL, *V = NULL, *N = NULL;
+    Py_buffer lb;
+    Py_ssize_t lo = 0, hi = PY_SSIZE_T_MAX;
+    if (!PyArg_ParseTuple(args, "Uy*|nn", &text, &lb, &lo, &hi)) return NULL;
+    int64_t *pos = NULL;
+    uint8_t *val = NULL, *nxt;
+    Py_ssize_t k = 0, cap = 0, len = PyUnicode_GET_LENGTH(text);
+    const uint8_t *L = lb.buf;
+    if (lb.len < 1) { PyErr_SetString(PyExc_ValueError, "empty lookup table"); goto done; }
+    Py_UCS4 last = (Py_UCS4)(lb.len - 1 > 0x10FFFF ? 0x10FFFF : lb.len - 1);
+    if (lo < 0) lo = 0;
+    if (hi > len) hi = len;
+    if (hi < lo) hi = lo;
+    int kind = PyUnicode_KIND(text);
+    const void *d = PyUnicode_DATA(text);
+    /* pass 1, one loop per storage kind: positions and entries */
+#define HITS1(T)                                                                            \
+    do {                                                                                    \
+        const T *p = (const T *)d;                                                          \
+        for (Py_ssize_t i = lo; i < hi; i++) {                                              \
+            Py_UCS4 c = p[i];                                                               \
+            uint8_t v = L[c < last ? c : last];                                             \
+            if (v) {                                                                        \
+                if (k == cap && grow_hits(&pos, &val, &cap) < 0) goto done;                \
+                pos[k] = i; val[k++] = v;                                                   \
+            }                                                                               \
+        }                                                                                   \
+    } while (0)
+    if (kind == PyUnicode_1BYTE_KIND) HITS1(Py_UCS1);
+    else if (kind == PyUnicode_2BYTE_KIND) HITS1(Py_UCS2);
+    else HITS1(Py_UCS4);
+    P = PyBytes_FromStringAndSize((const char *)pos, k * sizeof(int64_t));
+    V = PyBytes_FromStringAndSize((const char *)val, k);
+    N = PyBytes_FromStringAndSize(NULL, k);
+    if (!P || !V || !N) goto done;
+    nxt = (uint8_t *)PyBytes_AS_STRING(N);
+    /* pass 2: the entry after each marked place (only those: a few in ten characters) */
+    for (Py_ssize_t j = 0; j < k; j++) {
+        Py_ssize_t i = pos[j] + 1;
+        if (i >= hi) { nxt[j] = 0; continue; }
+        Py_UCS4 c = PyUnicode_READ(kind, d, i);
+        nxt[j] = L[c < last ? c : last];
+    }
+    r = PyTuple_Pack(3, P, V, N);
+done:
+    Py_XDECREF(P); Py_XDECREF(V); Py_XDECREF(N);
+    PyMem_Free(pos); PyMem_Free(val);
+    PyBuffer_Release(&lb);
+    return r;
+}
+
 static PyMethodDef module_methods[] = {
+    {"lut_hits", lut_hits, METH_VARARGS, "lut_hits(text, lut, lo=0, hi=len) -> (int64 positions, uint8 entries, uint8 next entries)"},
     {"fold", fold, METH_O, "fold(text): full-width ASCII and the two wide spaces to ASCII, same length"},
     {"utf8_pieces", utf8_pieces, METH_VARARGS, "utf8_pieces(text, starts, ends) -> (int32 offsets, utf-8 data)"},
     {NULL}
 };
 
+/* rmatches(text, words): for a trie of REVERSED words whose frequencies are 1 + their index in
+ * `words`, the words found in text from right to left: at each place the longest word ending
+ * there, the next one ending at or before where it began (a left-to-right regex scan of the
+ * reversed text with the words longest first finds the same). A list of (start, end, word),
+ * right to left; `word` is the object from `words`. */
+static PyObject *Trie_rmatches(Trie *t, PyObject *args) {
+    PyObject *text, *words;
+    if (!PyArg_ParseTuple(args, "UO!", &text, &PyList_Type, &words)) return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *d = PyUnicode_DATA(text);
+    Py_ssize_t e = PyUnicode_GET_LENGTH(text), nwords = PyList_GET_SIZE(words);
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    while (e > 0) {
+        int32_t node = 0;
+        Py_ssize_t best = 0;
+        int64_t id = 0;
+        for (Py_ssize_t p = e - 1; p >= 0; p--) {
+            node = child(t, node, PyUnicode_READ(kind, d, p));
+            if (node < 0) break;
+            if (t->freq[node] > 0) { best = e - p; id = t->freq[node]; }
+        }
+        if (!best) { e--; continue; }
+        if (id > nwords) { PyErr_SetString(PyExc_IndexError, "word id beyond the word list"); goto fail; }
+        PyObject *row = Py_BuildValue("(nnO)", e - best, e, PyList_GET_ITEM(words, id - 1));
+        if (!row || PyList_Append(out, row) < 0) { Py_XDECREF(row); goto fail; }
+        Py_DECREF(row);
+        e -= best;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef Trie_methods[] = {
+    {"rmatches", (PyCFunction)Trie_rmatches, METH_VARARGS, "rmatches(text, words) -> [(start, end, word)], right to left (a trie of reversed words)"},
     {"load_dict", (PyCFunction)Trie_load_dict, METH_O, "load_dict(data: bytes): add jieba dict.txt lines"},
     {"add_word", (PyCFunction)Trie_add_word, METH_VARARGS, "add_word(word, freq): FREQ[word] = freq"},
     {"freq", (PyCFunction)Trie_freq, METH_O, "freq(word): FREQ.get(word) (None when absent)"},

@@ -24,7 +24,7 @@ except ImportError:                                       # pragma: no cover
     import sre_parse
 
 from . import dateresolve as R
-from .document import Doc, fold_width
+from .document import Doc, fold_width, lut_hits
 from .rules import (LDict, Pattern, Where, alternation, check_examples, check_keys, expect, expect_str_list,
                     expect_enum)
 
@@ -530,9 +530,9 @@ class LiteralGate:
     def __init__(self, rules: list[Rule]):
         chars = sorted({ch for r in rules if r.needs for lit, _ in r.needs for ch in lit})
         self.n = len(chars) + 1                           # 0: any other character
-        self.ok = self.n <= 256 and all(ord(ch) < 0xD800 or 0xDFFF < ord(ch) <= 0xFFFF for ch in chars)
+        self.ok = self.n <= 256 and all(ord(ch) <= 0xFFFF for ch in chars)
         index = {ch: i + 1 for i, ch in enumerate(chars)}
-        self.lut = np.zeros(0x10000, np.uint8)
+        self.lut = np.zeros(0x10001, np.uint8)            # the last entry, 0, stands for U+10000 and up
         for ch, i in index.items():
             self.lut[ord(ch)] = i
         # id(rule) -> (rule, ((set of codes, search or None when the codes are exact), ...)); a code
@@ -577,24 +577,17 @@ class LiteralGate:
 
     def _scan(self, text: str) -> tuple[set[int], tuple | None]:
         """(present(text), (positions of the literal characters, the pair code at each) or None
-        when text is more than one chunk or holds characters beyond the BMP). UTF-16 units: every
-        literal character is a BMP non-surrogate, so a unit equal to it is that character."""
+        when text is more than one chunk)."""
         n, pairs, singles = self.n, np.zeros(self.n * self.n, np.bool_), np.zeros(self.n, np.bool_)
         where = None
         for i in range(0, len(text), self.CHUNK):         # chunks overlap by one character (pairs)
-            units = np.frombuffer(text[i:i + self.CHUNK + 1].encode("utf-16-le", "surrogatepass"), np.uint16)
-            idx = self.lut.take(units)
-            at = np.flatnonzero(idx)                      # literal characters only (a few in ten)
+            at, first, then = lut_hits(text, self.lut, i, i + self.CHUNK + 1)
             if not len(at):
                 continue
-            first = idx[at].astype(np.int64)
-            then = idx.take(at + 1, mode="clip").astype(np.int64)
-            if at[-1] == len(idx) - 1:                    # the last character has no right neighbour
-                then[-1] = 0
             singles[first] = True
-            code = first * n + then
+            code = first.astype(np.int64) * n + then
             pairs[code] = True
-            if len(units) == len(text):                   # one chunk, a unit per character
+            if len(text) <= self.CHUNK + 1:               # one chunk
                 where = (at, code)
         out = set(self.pairs[pairs[self.pairs]].tolist())
         out.update((-self.singles[singles[self.singles]]).tolist())

@@ -33,6 +33,30 @@ def code_points(text: str) -> np.ndarray:
 
 
 _fold_c = cjieba.fold if cjieba is not None else None     # the same mapping in C
+_hits_c = cjieba.lut_hits if cjieba is not None else None
+
+
+def lut_hits(text: str, lut: np.ndarray, lo: int = 0, hi: int | None = None):
+    """The characters of text[lo:hi] that `lut` (a uint8 table over code points; one past its
+    end reads its last entry, which should be 0) marks: (positions in text, int64; their
+    entries; the entry of the character after each, 0 at hi), as numpy arrays. In C when
+    pipeline._cjieba is built (one pass); else a code point copy, a take and a nonzero.
+    tests/test_ingest.py checks the two agree."""
+    hi = len(text) if hi is None else min(hi, len(text))
+    lo = max(0, min(lo, hi))
+    if _hits_c is not None:
+        at, vals, nxt = _hits_c(text, lut, lo, hi)
+        return np.frombuffer(at, np.int64), np.frombuffer(vals, np.uint8), np.frombuffer(nxt, np.uint8)
+    return _lut_hits_numpy(text, lut, lo, hi)
+
+
+def _lut_hits_numpy(text: str, lut: np.ndarray, lo: int, hi: int):
+    marks = lut.take(code_points(text[lo:hi]), mode="clip")
+    at = np.flatnonzero(marks)
+    nxt = marks.take(at + 1, mode="clip")
+    if len(at) and at[-1] == len(marks) - 1:
+        nxt[-1] = 0                                     # the last character has no right neighbour
+    return at + lo, marks[at], nxt
 
 
 def fold_width(text: str) -> str:

@@ -27,7 +27,7 @@ import regex
 
 from . import organisations   # for find_orgs (imported once: an import per call cost more than the lookup)
 from .dates import anchor, required_literals
-from .document import Doc, code_points
+from .document import Doc, lut_hits
 from .rules import (LDict, Pattern, Where, check_examples, check_keys, expect, expect_str_list, stdlib_twin,
                     trie_regex)
 
@@ -349,12 +349,12 @@ def _class_starts(text: str, lo: int, hi: int, r: dict) -> tuple[list[int], list
     `,` / `:` right after a verb's last character (every sep `reported` can match before).
     (A numpy call costs some 10 k instructions: it pays for these two scans of every
     character, not for the line scans below, which have few places to try.)"""
-    # clip: a code point past a BMP-only table reads its last entry, 0 (and no bounds errors)
-    cls = r["classes"].take(code_points(text[lo:hi]), mode="clip")
-    pair = cls[:-1] & (cls[1:] >> 1)          # bit 0: _END1 then _END2; bit 2: _VERB_LAST then _SEP_BIT
-    # as 0/1 bytes viewed as bool: numpy's nonzero is twice as fast on bool as on uint8
-    ends = np.flatnonzero((pair & _END1).view(bool)) + lo
-    seps = np.flatnonzero((pair >> 2).view(bool)) + (lo + 1)
+    # only characters with a class can start a pair; a code point past a BMP-only table reads
+    # its last entry, 0
+    at, cls, nxt = lut_hits(text, r["classes"], lo, hi)
+    pair = cls & (nxt >> 1)                   # bit 0: _END1 then _END2; bit 2: _VERB_LAST then _SEP_BIT
+    ends = at[(pair & _END1).view(bool)]      # 0/1 bytes viewed as bool
+    seps = at[(pair >> 2).view(bool)] + 1
     return ends.tolist(), seps.tolist()
 
 

@@ -93,3 +93,30 @@ def test_width_folding_is_the_table_in_every_implementation():
         assert document.fold_width(text) == plain
         assert hash(document.fold_width(text)) == hash(plain)
         assert {document.fold_width(text): 1}.get(plain) == 1
+
+
+def test_lut_hits_is_the_same_in_c_and_numpy():
+    """document.lut_hits (C when built) and its numpy fallback give the same marked places, entries
+    and next entries, on every string storage kind, with bounds inside and beyond the text and
+    tables shorter than the code points they are read with (one past the end reads the last)."""
+    import numpy as np
+
+    from pipeline import document
+    rng = np.random.default_rng(7)
+    big = np.zeros(0x10001, np.uint8)
+    big[rng.integers(0, 0x10000, 3000)] = rng.integers(1, 256, 3000)
+    big[[ord(c) for c in "a,:年月日中国"]] = [3, 8, 8, 1, 2, 4, 5, 6]
+    small = np.array([0, 1, 0, 2, 0], np.uint8)            # code points past 4 read 0
+    edge = np.array([0, 0, 7], np.uint8)                   # past the end reads 7: every char from 2 on
+    texts = ["", "a", "abc,:a", "\x00\x01\x02\x03\x04\x05", "２０２４年５月，中国:a",
+             "中国\U0001F600年月日𠀀,", "é" * 20 + "年a", "".join(chr(c) for c in range(0, 0x3000, 7))]
+    for text in texts:
+        for lut in (big, small, edge):
+            for lo, hi in ((0, None), (1, len(text) - 1), (2, 3), (0, len(text) + 5), (5, 2)):
+                got = document.lut_hits(text, lut, lo, hi)
+                h = len(text) if hi is None else min(hi, len(text))
+                want = document._lut_hits_numpy(text, lut, max(0, min(lo, h)), h)
+                for g, w in zip(got, want):
+                    assert g.tolist() == w.tolist(), (text, lut.size, lo, hi)
+    at, vals, nxt = document.lut_hits("xa,b", big)
+    assert at.tolist() == [1, 2] and vals.tolist() == [3, 8] and nxt.tolist() == [8, 0]

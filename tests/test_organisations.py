@@ -83,15 +83,21 @@ def _regex_found(folded, rules):
 
 
 def test_lexicon_arrays_match_the_regex(rules):
-    """Long texts find the lexicon through numpy arrays, short ones through the regex: the same
-    matches (longest word ending at each place, right to left, no overlaps)."""
+    """The lexicon found in C (when built), through numpy arrays (long texts) and through the
+    regex (short ones): the same matches (longest word ending at each place, right to left, no
+    overlaps)."""
+    from pipeline import native
+    assert (rules["lex_ctrie"] is None) == (native.cjieba is None)
     texts = ["联合国安理会和联合国会员国代表出席。工信部信管局、湖北省经信厅给予支持。" * 40,
              "国家卫生健康委员会中国共产党第二十届中央委员会" * 30, "部" * 50, "外交部发言人" + "。" * 1200]
     texts += [rec["text"] for rec in corpus_records("xwlb_daily.jsonl", 20) + corpus_records("mfa_spokesperson.jsonl", 20)]
     for text in texts:
         folded = text.translate({cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)})
         for part in (folded, folded[:37], folded[3:1500], folded[-2:]):
-            assert org._lexicon_found_arrays(part, rules["lex_trie"]) == _regex_found(part, rules)
+            want = _regex_found(part, rules)
+            assert org._lexicon_found_arrays(part, rules["lex_trie"]) == want
+            if rules["lex_ctrie"] is not None:            # the C trie (pipeline._cjieba), any length
+                assert rules["lex_ctrie"][0].rmatches(part, rules["lex_ctrie"][1]) == want
 
 
 def test_word_maps_find_the_words_around_a_place():
