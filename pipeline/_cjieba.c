@@ -48,7 +48,8 @@ typedef struct {
 /* An edge and its child share one 64-bit slot, so a probe touches one cache line. */
 #define KEY_BITS 42
 #define KEY_MASK ((UINT64_C(1) << KEY_BITS) - 1)
-#define MAX_NODES (1 << (64 - KEY_BITS))
+/* edge_key keeps parent + 1 in 21 bits, so node ids stop below 2**21 - 1 */
+#define MAX_NODES ((1 << 21) - 1)
 
 static inline uint64_t edge_key(int32_t parent, Py_UCS4 cp) {
     return ((uint64_t)(parent + 1) << 21) | (uint64_t)cp;
@@ -91,7 +92,7 @@ static int grow_hash(Trie *t) {
 
 static int32_t new_node(Trie *t) {
     if (t->ncount == MAX_NODES) {
-        PyErr_SetString(PyExc_ValueError, "dictionary too large for cjieba (more than 2**22 trie nodes)");
+        PyErr_SetString(PyExc_ValueError, "dictionary too large for cjieba (more than 2**21 - 1 trie nodes)");
         return -1;
     }
     if (t->ncount == t->ncap) {

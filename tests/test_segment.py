@@ -117,3 +117,20 @@ def test_a_segmenter_that_is_not_there_is_a_clear_error(monkeypatch, tmp_path, c
     assert rc == 2
     assert "segmenter 'cjieba' was not built" in capsys.readouterr().err
     assert not (tmp_path / "out" / "tokens.parquet").exists()
+
+
+def test_a_trie_past_its_node_limit_is_an_error_not_a_collision():
+    # Edge keys hold parent + 1 in 21 bits; a node id past that would alias
+    # another node's edges, so the trie must refuse before it gets there.
+    native = pytest.importorskip("pipeline._cjieba")
+    trie = native.Trie()
+    added = []
+    with pytest.raises(ValueError, match="trie nodes"):
+        for i in range(1 << 16):
+            # a two-character prefix no other word has, then 62 nodes of its own
+            word = chr(0x4E00 + i % 20000) + chr(0x4E00 + i // 20000) + "".join(
+                chr(0x3400 + (i * 7 + k) % 6000) for k in range(62))
+            trie.add_word(word, 1 + i)
+            added.append((word, 1 + i))
+    assert added and len(added) < 1 << 16
+    assert all(trie.freq(w) == f for w, f in added[::97] + added[-50:])
