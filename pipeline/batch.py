@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .records import SCHEMAS, SORT_KEYS, TABLES, TOKENS_NO_DOC_ID, sort_rows
 from .write import remove_stale
@@ -66,14 +67,11 @@ class Packed:
         for t in TABLES:
             parts = [p for p in (r.get(t, []) for r, _ in results) if _len(p)]
             if t == "tokens":          # built column-wise; sent without doc_id (see documents)
-                tables = [_without_doc_id(to_arrow(t, p)) for p in parts]
-                self.tables[t] = (TOKENS_NO_DOC_ID.empty_table() if not tables else tables[0] if len(tables) == 1
-                                  else pa.concat_tables(tables).combine_chunks())
+                self.tables[t] = _token_chunks([_without_doc_id(to_arrow(t, p)) for p in parts])
                 continue
-            rows = []
-            for p in parts:          # each document sorted on its own: documents stay in input order
-                rows.extend(_sorted(t, p) if len(p) > 1 else p)
-            self.tables[t] = _columns(t, rows)
+            # one conversion for the whole batch, then each document's rows in order
+            rows = list(itertools.chain.from_iterable(parts))
+            self.tables[t] = _in_order(t, _columns(t, rows), [len(p) for p in parts])
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -101,6 +99,44 @@ class Packed:
 
 
 _DOC_ID = SCHEMAS["tokens"].field("doc_id")
+
+
+def _token_chunks(tables: list[pa.Table]) -> pa.Table:
+    # one chunk per document, not combined: the writer combines what it buffers anyway
+    # (write.TableWriter._flush), so a copy here would be a second one
+    if not tables:
+        return TOKENS_NO_DOC_ID.empty_table()
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def _in_order(table: str, data: pa.Table, sizes: list[int]) -> pa.Table:
+    """Each document's rows in SORT_KEYS order (a stable sort, nulls last, as sort_rows),
+    documents in input order. The stages give their rows in that order already: a vectorised
+    check on the Arrow columns spares the sort (in Python, key tuples and all)."""
+    if max(sizes, default=0) < 2 or _ordered(data, SORT_KEYS[table], sizes):
+        return data
+    keyed = data.append_column("_doc", pa.array(np.repeat(np.arange(len(sizes)), sizes)))
+    keys = [(k, "ascending") for k in ("_doc", *SORT_KEYS[table])]      # nulls last: the default
+    return data.take(pc.sort_indices(keyed, sort_keys=keys))
+
+
+def _ordered(data: pa.Table, keys: tuple[str, ...], sizes: list[int]) -> bool:
+    """True if every document's rows are non-decreasing by keys (doc_id, then int columns)."""
+    tie = np.ones(data.num_rows - 1, dtype=bool)         # row i and i+1: same document, keys equal so far
+    tie[np.cumsum(sizes)[:-1] - 1] = False
+    for k in keys:
+        col = data.column(k)
+        if col.null_count:
+            return False
+        if pa.types.is_string(col.type):                 # doc_id: one per document, else sort
+            if (tie & ~pc.equal(col[1:], col[:-1]).to_numpy(zero_copy_only=False)).any():
+                return False
+            continue
+        a = col.to_numpy()
+        if (tie & (a[1:] < a[:-1])).any():
+            return False
+        tie &= a[1:] == a[:-1]
+    return True
 
 
 def _without_doc_id(tokens: pa.Table) -> pa.Table:

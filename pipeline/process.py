@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -139,17 +140,21 @@ class Engine:
 
 
 def rows_of(doc: Doc, tokens_doc_id: bool = True) -> dict[str, list[dict]]:
+    """The document's rows per table. `tokens_doc_id` False (a worker's batch, for batch.Packed):
+    the tokens without their doc_id column, and the blocks as tuples in column order, which
+    Arrow converts as it does dicts, from less to build."""
     out = {t: [] for t in TABLES}
-    counts = defaultdict(int)
-    for b in doc.blocks:
-        counts[b.label] += 1
-        out["blocks"].append({"doc_id": doc.doc_id, "block_index": b.index, "start": b.start,
-                              "end": b.end, "label": b.label, "reason": b.reason})
+    blocks = [(doc.doc_id, b.index, b.start, b.end, b.label, b.reason) for b in doc.blocks]
+    counts = Counter(map(itemgetter(4), blocks))
+    out["blocks"] = blocks if not tokens_doc_id else [dict(zip(_BLOCK_COLUMNS, b)) for b in blocks]
     out["tokens"] = token_table(doc, tokens_doc_id)
     for table in ("quantities", "dates", "organisations", "turns"):
         out[table] = doc.rows.get(table, [])
     out["documents"] = [document_row(doc, counts)]
     return out
+
+
+_BLOCK_COLUMNS = SCHEMAS["blocks"].names
 
 
 def token_table(doc: Doc, with_doc_id: bool = True) -> pa.Table:
