@@ -54,14 +54,21 @@ def result_tables(result: dict) -> dict[str, pa.Table]:
     return {t: to_arrow(t, result.get(t, [])) for t in TABLES}
 
 
+SUMMARY = ("doc_id", "sha256", "status", "error")
+
+
 class Packed:
     """A batch of document results, packed: per table one Arrow table of all the batch's rows in
-    document order, plus each document's row counts, documents row and stage seconds."""
+    document order, plus each document's row counts, summary (SUMMARY of its documents row)
+    and stage seconds."""
 
     def __init__(self, results: list[tuple[dict, dict]]):
         self.counts = [{t: _len(r.get(t, [])) for t in TABLES} for r, _ in results]
         self.seconds = [s for _, s in results]
         self.doc_ids = [r["documents"][0]["doc_id"] for r, _ in results]
+        # what the parent's loop reads of each documents row, as Python values (to_pylist of
+        # the documents table costs more than the whole table did to build)
+        self.summaries = [{k: r["documents"][0].get(k) for k in SUMMARY} for r, _ in results]
         self._at = None                # row offsets of each document per table, on first use
         self.tables = {}
         for t in TABLES:
@@ -82,9 +89,8 @@ class Packed:
         per-document slices cost the parent a slice, a doc_id column and a buffer entry each."""
         at = self._starts()
         out = {t: self.tables[t].slice(at[t][a], at[t][z] - at[t][a]) for t in TABLES}
-        ids = pa.array(self.doc_ids[a:z], pa.string())
-        which = np.repeat(np.arange(z - a), [c["tokens"] for c in self.counts[a:z]])
-        out["tokens"] = out["tokens"].add_column(0, _DOC_ID, ids.take(which))
+        counts = [c["tokens"] for c in self.counts[a:z]]
+        out["tokens"] = out["tokens"].add_column(0, _DOC_ID, _repeated(self.doc_ids[a:z], counts))
         return out
 
     def documents(self):
@@ -99,6 +105,19 @@ class Packed:
 
 
 _DOC_ID = SCHEMAS["tokens"].field("doc_id")
+
+
+def _repeated(ids: list[str], counts: list[int]) -> pa.Array:
+    """ids[0] counts[0] times, then ids[1] counts[1] times, ...: the string array built from its
+    buffers (a take costs some 40 instructions a row, this a few)."""
+    raw = [s.encode() for s in ids]
+    ends = np.cumsum(np.repeat(np.array([len(b) for b in raw], dtype=np.int64), counts))
+    if len(ends) and ends[-1] >= 2**31:          # beyond 32-bit offsets: let Arrow say so
+        return pa.array(ids, pa.string()).take(np.repeat(np.arange(len(ids)), counts))
+    offsets = np.zeros(len(ends) + 1, dtype=np.int32)
+    offsets[1:] = ends
+    data = b"".join(b * n for b, n in zip(raw, counts))
+    return pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _token_chunks(tables: list[pa.Table]) -> pa.Table:
@@ -161,6 +180,7 @@ class Spilled:
 
     def __init__(self, packed: Packed, folder: str):
         self.counts, self.seconds, self.doc_ids = packed.counts, packed.seconds, packed.doc_ids
+        self.summaries = packed.summaries
         self.files, self.inline = {}, None
         try:
             fd, base = tempfile.mkstemp(dir=folder)
@@ -177,6 +197,7 @@ class Spilled:
     def load(self) -> Packed:
         packed = Packed.__new__(Packed)
         packed.counts, packed.seconds, packed.doc_ids = self.counts, self.seconds, self.doc_ids
+        packed.summaries = self.summaries
         packed._at = None
         packed.tables = self.inline or {t: pa.ipc.open_file(pa.memory_map(p)).read_all()
                                         for t, p in self.files.items()}
