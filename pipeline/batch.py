@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .records import SCHEMAS, SORT_KEYS, TABLES, TOKENS_NO_DOC_ID, sort_rows
 from .write import remove_stale
@@ -53,27 +54,31 @@ def result_tables(result: dict) -> dict[str, pa.Table]:
     return {t: to_arrow(t, result.get(t, [])) for t in TABLES}
 
 
+SUMMARY = ("doc_id", "sha256", "status", "error")
+
+
 class Packed:
     """A batch of document results, packed: per table one Arrow table of all the batch's rows in
-    document order, plus each document's row counts, documents row and stage seconds."""
+    document order, plus each document's row counts, summary (SUMMARY of its documents row)
+    and stage seconds."""
 
     def __init__(self, results: list[tuple[dict, dict]]):
         self.counts = [{t: _len(r.get(t, [])) for t in TABLES} for r, _ in results]
         self.seconds = [s for _, s in results]
         self.doc_ids = [r["documents"][0]["doc_id"] for r, _ in results]
+        # what the parent's loop reads of each documents row, as Python values (to_pylist of
+        # the documents table costs more than the whole table did to build)
+        self.summaries = [{k: r["documents"][0].get(k) for k in SUMMARY} for r, _ in results]
         self._at = None                # row offsets of each document per table, on first use
         self.tables = {}
         for t in TABLES:
             parts = [p for p in (r.get(t, []) for r, _ in results) if _len(p)]
             if t == "tokens":          # built column-wise; sent without doc_id (see documents)
-                tables = [_without_doc_id(to_arrow(t, p)) for p in parts]
-                self.tables[t] = (TOKENS_NO_DOC_ID.empty_table() if not tables else tables[0] if len(tables) == 1
-                                  else pa.concat_tables(tables).combine_chunks())
+                self.tables[t] = _token_chunks([_without_doc_id(to_arrow(t, p)) for p in parts])
                 continue
-            rows = []
-            for p in parts:          # each document sorted on its own: documents stay in input order
-                rows.extend(_sorted(t, p) if len(p) > 1 else p)
-            self.tables[t] = _columns(t, rows)
+            # one conversion for the whole batch, then each document's rows in order
+            rows = list(itertools.chain.from_iterable(parts))
+            self.tables[t] = _in_order(t, _columns(t, rows), [len(p) for p in parts])
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -84,9 +89,8 @@ class Packed:
         per-document slices cost the parent a slice, a doc_id column and a buffer entry each."""
         at = self._starts()
         out = {t: self.tables[t].slice(at[t][a], at[t][z] - at[t][a]) for t in TABLES}
-        ids = pa.array(self.doc_ids[a:z], pa.string())
-        which = np.repeat(np.arange(z - a), [c["tokens"] for c in self.counts[a:z]])
-        out["tokens"] = out["tokens"].add_column(0, _DOC_ID, ids.take(which))
+        counts = [c["tokens"] for c in self.counts[a:z]]
+        out["tokens"] = out["tokens"].add_column(0, _DOC_ID, _repeated(self.doc_ids[a:z], counts))
         return out
 
     def documents(self):
@@ -101,6 +105,57 @@ class Packed:
 
 
 _DOC_ID = SCHEMAS["tokens"].field("doc_id")
+
+
+def _repeated(ids: list[str], counts: list[int]) -> pa.Array:
+    """ids[0] counts[0] times, then ids[1] counts[1] times, ...: the string array built from its
+    buffers (a take costs some 40 instructions a row, this a few)."""
+    raw = [s.encode() for s in ids]
+    ends = np.cumsum(np.repeat(np.array([len(b) for b in raw], dtype=np.int64), counts))
+    if len(ends) and ends[-1] >= 2**31:          # beyond 32-bit offsets: let Arrow say so
+        return pa.array(ids, pa.string()).take(np.repeat(np.arange(len(ids)), counts))
+    offsets = np.zeros(len(ends) + 1, dtype=np.int32)
+    offsets[1:] = ends
+    data = b"".join(b * n for b, n in zip(raw, counts))
+    return pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _token_chunks(tables: list[pa.Table]) -> pa.Table:
+    # one chunk per document, not combined: the writer combines what it buffers anyway
+    # (write.TableWriter._flush), so a copy here would be a second one
+    if not tables:
+        return TOKENS_NO_DOC_ID.empty_table()
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def _in_order(table: str, data: pa.Table, sizes: list[int]) -> pa.Table:
+    """Each document's rows in SORT_KEYS order (a stable sort, nulls last, as sort_rows),
+    documents in input order. The stages give their rows in that order already: a vectorised
+    check on the Arrow columns spares the sort (in Python, key tuples and all)."""
+    if max(sizes, default=0) < 2 or _ordered(data, SORT_KEYS[table], sizes):
+        return data
+    keyed = data.append_column("_doc", pa.array(np.repeat(np.arange(len(sizes)), sizes)))
+    keys = [(k, "ascending") for k in ("_doc", *SORT_KEYS[table])]      # nulls last: the default
+    return data.take(pc.sort_indices(keyed, sort_keys=keys))
+
+
+def _ordered(data: pa.Table, keys: tuple[str, ...], sizes: list[int]) -> bool:
+    """True if every document's rows are non-decreasing by keys (doc_id, then int columns)."""
+    tie = np.ones(data.num_rows - 1, dtype=bool)         # row i and i+1: same document, keys equal so far
+    tie[np.cumsum(sizes)[:-1] - 1] = False
+    for k in keys:
+        col = data.column(k)
+        if col.null_count:
+            return False
+        if pa.types.is_string(col.type):                 # doc_id: one per document, else sort
+            if (tie & ~pc.equal(col[1:], col[:-1]).to_numpy(zero_copy_only=False)).any():
+                return False
+            continue
+        a = col.to_numpy()
+        if (tie & (a[1:] < a[:-1])).any():
+            return False
+        tie &= a[1:] == a[:-1]
+    return True
 
 
 def _without_doc_id(tokens: pa.Table) -> pa.Table:
@@ -125,6 +180,7 @@ class Spilled:
 
     def __init__(self, packed: Packed, folder: str):
         self.counts, self.seconds, self.doc_ids = packed.counts, packed.seconds, packed.doc_ids
+        self.summaries = packed.summaries
         self.files, self.inline = {}, None
         try:
             fd, base = tempfile.mkstemp(dir=folder)
@@ -141,6 +197,7 @@ class Spilled:
     def load(self) -> Packed:
         packed = Packed.__new__(Packed)
         packed.counts, packed.seconds, packed.doc_ids = self.counts, self.seconds, self.doc_ids
+        packed.summaries = self.summaries
         packed._at = None
         packed.tables = self.inline or {t: pa.ipc.open_file(pa.memory_map(p)).read_all()
                                         for t, p in self.files.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from . import blocks, dates, organisations, quantities, resolve, segment, turns
 from .document import Doc, code_points
 from .ingest import IngestError, doc_from_text, read_document
 from .native import cjieba as _cjieba    # None without a C compiler (setup.py)
-from .records import SCHEMAS, TABLES, TOKENS_NO_DOC_ID
+from .records import BLOCK_LABELS, SCHEMAS, TABLES, TOKENS_NO_DOC_ID
 from .rules import (DEFAULT_RULES_DIR, DocumentTimeout, RuleError, RuleTimeout, document_budget, fingerprint,
                     load_yaml, rule_files, watchdog)
 
@@ -139,17 +140,22 @@ class Engine:
 
 
 def rows_of(doc: Doc, tokens_doc_id: bool = True) -> dict[str, list[dict]]:
+    """The document's rows per table. `tokens_doc_id` False (a worker's batch, for batch.Packed):
+    the tokens without their doc_id column, and the blocks as tuples in column order, which
+    Arrow converts as it does dicts, from less to build."""
     out = {t: [] for t in TABLES}
-    counts = defaultdict(int)
-    for b in doc.blocks:
-        counts[b.label] += 1
-        out["blocks"].append({"doc_id": doc.doc_id, "block_index": b.index, "start": b.start,
-                              "end": b.end, "label": b.label, "reason": b.reason})
+    blocks = [(doc.doc_id, b.index, b.start, b.end, b.label, b.reason) for b in doc.blocks]
+    labels = list(map(itemgetter(4), blocks))
+    counts = {label: labels.count(label) for label in BLOCK_LABELS}
+    out["blocks"] = blocks if not tokens_doc_id else [dict(zip(_BLOCK_COLUMNS, b)) for b in blocks]
     out["tokens"] = token_table(doc, tokens_doc_id)
     for table in ("quantities", "dates", "organisations", "turns"):
         out[table] = doc.rows.get(table, [])
     out["documents"] = [document_row(doc, counts)]
     return out
+
+
+_BLOCK_COLUMNS = SCHEMAS["blocks"].names
 
 
 def token_table(doc: Doc, with_doc_id: bool = True) -> pa.Table:
@@ -161,10 +167,10 @@ def token_table(doc: Doc, with_doc_id: bool = True) -> pa.Table:
         return schema.empty_table() if with_doc_id else TOKENS_NO_DOC_ID.empty_table()
     texts = _token_texts(doc.text, doc.tokens)
     # start and end straight from the Tokens arrays (no copy)
-    columns = {"start": pa.array(doc.tokens.starts), "end": pa.array(doc.tokens.ends), "text": texts}
+    columns = [pa.array(doc.tokens.starts), pa.array(doc.tokens.ends), texts]
     if not with_doc_id:
-        return pa.table(columns, schema=TOKENS_NO_DOC_ID)
-    return pa.table({"doc_id": pa.repeat(pa.scalar(doc.doc_id, pa.string()), n), **columns}, schema=schema)
+        return pa.Table.from_arrays(columns, schema=TOKENS_NO_DOC_ID)
+    return pa.Table.from_arrays([pa.repeat(pa.scalar(doc.doc_id, pa.string()), n), *columns], schema=schema)
 
 
 def _token_texts(text: str, tokens) -> pa.Array:

@@ -221,7 +221,7 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
                 if batch is None or i == len(batch):
                     write_run()
                     batch, i, run_from = next(fresh), 0, 0
-                    drows = batch.tables["documents"].to_pylist()
+                    drows = batch.summaries
                     for secs in batch.seconds:
                         for k, v in secs.items():
                             seconds[k] += v

@@ -85,8 +85,8 @@ class TableWriter:
             self.buffers[table].append(data)
             self.buffered[table] += data.num_rows
             per_row = self.row_bytes.get(table)
-            if per_row is None:
-                per_row = self.row_bytes[table] = data.nbytes / data.num_rows
+            if per_row is None:          # of one chunk: a chunked table counts its offsets per chunk
+                per_row = self.row_bytes[table] = data.combine_chunks().nbytes / data.num_rows
             self.buffered_bytes[table] += data.num_rows * per_row
             self.counts[table] += data.num_rows
             if self.buffered[table] >= ROW_GROUP or self.buffered_bytes[table] >= BUFFER_BYTES:
@@ -94,22 +94,23 @@ class TableWriter:
 
     def _flush(self, table: str, final: bool = False) -> None:
         if self.buffers[table]:
-            data = pa.concat_tables(self.buffers[table]).combine_chunks()
+            pieces = self.buffers[table]
             self.buffers[table], self.buffered[table], self.buffered_bytes[table] = [], 0, 0
-            self._write(table, data)
+            self._write(table, pieces)
         elif final and self.parts[table] == 0 and table not in self.writers:
-            self._write(table, SCHEMAS[table].empty_table())       # an empty table keeps its schema
+            self._write(table, [SCHEMAS[table].empty_table()])     # an empty table keeps its schema
 
-    def _write(self, table: str, data: pa.Table) -> None:
-        """Hand a row group to the writer thread: Parquet encoding releases the GIL, so it
-        overlaps with the next documents. One thread keeps each file's row groups in order;
-        at most PENDING row groups wait, so memory stays bounded."""
-        self.pending.append(self.thread.submit(self._encode, table, data, self.parts[table]))
+    def _write(self, table: str, pieces: list[pa.Table]) -> None:
+        """Hand a row group (its pieces) to the writer thread: joining them and Parquet encoding
+        release the GIL, so they overlap with the next documents. One thread keeps each file's
+        row groups in order; at most PENDING row groups wait, so memory stays bounded."""
+        self.pending.append(self.thread.submit(self._encode, table, pieces, self.parts[table]))
         self.parts[table] += 1
         while len(self.pending) > PENDING:
             self.pending.popleft().result()          # re-raises a write error here
 
-    def _encode(self, table: str, data: pa.Table, part: int) -> None:
+    def _encode(self, table: str, pieces: list[pa.Table], part: int) -> None:
+        data = pa.concat_tables(pieces).combine_chunks()     # one chunk: the row group as before
         if self.partitioned:
             folder = self.tmp / table
             folder.mkdir(exist_ok=True)
