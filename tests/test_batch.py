@@ -91,3 +91,33 @@ def test_rows_become_the_same_table_as_from_pylist(engine):
         got = batch._columns(table, rows)
         assert got.schema.equals(SCHEMAS[table], check_metadata=True) and got.equals(want), table
         assert batch._columns(table, []).equals(SCHEMAS[table].empty_table())
+
+
+def test_a_batch_sorts_each_documents_rows_like_sort_rows(engine):
+    # Rows out of order, ties on start, a null end: the vectorised check must send the batch to
+    # the Arrow sort, which must agree with sort_rows (stable, nulls last), document by document.
+    import random
+    from pipeline.records import sort_rows
+    rng = random.Random(7)
+    results, wanted = [], []
+    for i, text in enumerate(TEXTS * 2):
+        result = engine.process_text(text, f"d{i}")
+        rows = [dict(r) for r in result["quantities"]]
+        if rows:
+            rows.append(dict(rows[0], end=None, unit="甲"))        # same start, null end: last
+            rows.append(dict(rows[0], unit="乙"))                  # an exact tie: kept in order
+        rng.shuffle(rows)
+        result["quantities"] = rows
+        wanted.append(sort_rows("quantities", rows))
+        results.append((result, {}))
+    assert sum(map(len, wanted)) > 6
+    for (doc, _), want in zip(Packed(results).documents(), wanted):
+        have = doc["quantities"].to_pylist()
+        assert [(r["start"], r["end"], r["unit"]) for r in have] == \
+               [(r["start"], r["end"], r["unit"]) for r in want]
+
+
+def test_a_batch_in_order_keeps_its_rows(engine):
+    results = [(engine.process_text(t, f"d{i}"), {}) for i, t in enumerate(TEXTS)]
+    for (doc, _), (result, _) in zip(Packed(results).documents(), results):
+        assert [r["start"] for r in doc["dates"].to_pylist()] == [r["start"] for r in result["dates"]]
