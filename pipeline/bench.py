@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -107,7 +108,9 @@ def child_main(argv: list[str]) -> None:
 
 
 def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bool = True,
-         memory: bool = True, large: bool = False, segmenter: str = "auto") -> dict:
+         memory: bool = True, large: bool = False, segmenter: str = "auto",
+         memory_copies: tuple[int, ...] = (1, 4)) -> dict:
+    """memory_copies: peak memory on these many copies of the sample, against the first."""
     if not (corpus / FILES[0]).exists():
         raise SystemExit(f"pipeline bench: corpus not found at {corpus} (pass --corpus DIR)")
     report: dict = {}
@@ -158,13 +161,20 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
             print(f"--jobs 2: {p2 / 1e6:.2f} M chars/s = {p2 / p1:.2f}x --jobs 1   "
                   f"(raw jieba in 2 processes at once: {ceiling:.2f}x 1 process, this machine's ceiling)")
         if memory:
-            four = Path(tmp) / "x4"
-            materialise(corpus, four, 4, docs or None)
-            m1 = [_child(["pipeline", str(one), "--segmenter", segmenter])["peak_mb"] for _ in range(2)]
-            m4 = [_child(["pipeline", str(four), "--segmenter", segmenter])["peak_mb"] for _ in range(2)]
-            a, b = statistics.median(m1), statistics.median(m4)
-            report.update(peak_mb_1x=a, peak_mb_4x=b)
-            print(f"peak memory (1 process): 1x corpus {a:.0f} MB, 4x corpus {b:.0f} MB ({(b / a - 1) * 100:+.1f}%)")
+            peaks = {}
+            for k in memory_copies:          # the same documents k times over (distinct names)
+                folder = one if k == 1 else Path(tmp) / f"x{k}"
+                if k != 1:
+                    materialise(corpus, folder, k, docs or None)
+                peaks[k] = statistics.median(_child(["pipeline", str(folder), "--segmenter", segmenter])["peak_mb"]
+                                             for _ in range(2))
+                report[f"peak_mb_{k}x"] = peaks[k]
+                if k != 1:
+                    shutil.rmtree(folder)
+            base = peaks[memory_copies[0]]
+            print("peak memory (1 process): " + ", ".join(
+                f"{k}x corpus {v:.0f} MB" + ("" if k == memory_copies[0] else f" ({(v / base - 1) * 100:+.1f}%)")
+                for k, v in peaks.items()))
         if large:
             report["large"] = bench_large(Path(tmp), segmenter)
     return report

@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--docs", type=int, default=400, help="documents in the sample (default 400; 0: the whole corpus)")
     b.add_argument("--repeat", type=int, default=3, help="runs per figure; medians are reported")
     b.add_argument("--no-jobs", action="store_true", help="skip the --jobs 2 measurement")
-    b.add_argument("--no-memory", action="store_true", help="skip the 1x / 4x peak-memory measurement")
+    b.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    b.add_argument("--memory-copies", type=_copies, default=(1, 4), metavar="K,K,...",
+                   help="peak memory on K copies of the sample, each against the first (default 1,4)")
     b.add_argument("--large", action="store_true", help="also time one 10 MB, one 100 MB and one 20 MB-line file")
     b.add_argument("--segmenter", choices=SEGMENTERS, default="auto")
     return ap
@@ -166,8 +168,18 @@ def cmd_golden(args) -> int:
 def cmd_bench(args) -> int:
     from . import bench
     bench.main(args.corpus or bench.CORPUS, args.docs, args.repeat, not args.no_jobs, not args.no_memory,
-               args.large, args.segmenter)
+               args.large, args.segmenter, args.memory_copies)
     return 0
+
+
+def _copies(value: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(k) for k in value.split(","))
+    except ValueError:
+        ks = ()
+    if len(ks) < 2 or min(ks) < 1 or len(set(ks)) != len(ks):
+        raise argparse.ArgumentTypeError(f"{value!r}: two or more distinct whole numbers >= 1, e.g. 1,4")
+    return ks
 
 
 def cmd_rules(args) -> int:

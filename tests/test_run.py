@@ -181,3 +181,13 @@ def test_stale_temporary_folders_are_removed(tmp_path):
     stale.mkdir()
     run([SEEDS], tmp_path / "out", RunOptions(jobs=1, progress=False))
     assert not stale.exists()
+
+
+def test_bench_memory_copies_are_checked():
+    from pipeline.cli import build_parser
+    parse = build_parser().parse_args
+    assert parse(["bench", "--memory-copies", "1,2,4,8"]).memory_copies == (1, 2, 4, 8)
+    assert parse(["bench"]).memory_copies == (1, 4)
+    for bad in ("1", "1,x", "0,4", "4,4"):
+        with pytest.raises(SystemExit):
+            parse(["bench", "--memory-copies", bad])
