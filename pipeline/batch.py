@@ -12,14 +12,13 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .records import SCHEMAS, SORT_KEYS, TABLES, TOKENS_NO_DOC_ID, sort_rows
+from .records import SCHEMAS, SORT_KEYS, TABLES, TOKENS_NO_DOC_ID
 from .write import remove_stale
 
 
@@ -27,7 +26,7 @@ def to_arrow(table: str, rows: list[dict] | pa.Table) -> pa.Table:
     """Rows of one table in their stable order (SORT_KEYS), with the table's schema."""
     if isinstance(rows, pa.Table):
         return rows
-    return _columns(table, _sorted(table, rows) if len(rows) > 1 else rows)
+    return _in_order(table, _columns(table, rows), [len(rows)])
 
 
 def _columns(table: str, rows: list[dict]) -> pa.Table:
@@ -38,15 +37,6 @@ def _columns(table: str, rows: list[dict]) -> pa.Table:
 
 
 _STRUCTS = {t: pa.struct(list(schema)) for t, schema in SCHEMAS.items()}
-
-
-def _sorted(table: str, rows: list[dict]) -> list[dict]:
-    # The keys are never null in rows the stages produce (start, end, block_index, turn_index):
-    # a plain itemgetter sort; sort_rows (nulls last) is the general fallback.
-    try:
-        return sorted(rows, key=itemgetter(*SORT_KEYS[table]))
-    except (TypeError, KeyError):
-        return sort_rows(table, rows)
 
 
 def result_tables(result: dict) -> dict[str, pa.Table]:
@@ -65,7 +55,6 @@ class Packed:
     def __init__(self, results: list[tuple[dict, dict]]):
         self.counts = [{t: _len(r.get(t, [])) for t in TABLES} for r, _ in results]
         self.seconds = [s for _, s in results]
-        self.doc_ids = [r["documents"][0]["doc_id"] for r, _ in results]
         # what the parent's loop reads of each documents row, as Python values (to_pylist of
         # the documents table costs more than the whole table did to build)
         self.summaries = [{k: r["documents"][0].get(k) for k in SUMMARY} for r, _ in results]
@@ -90,7 +79,8 @@ class Packed:
         at = self._starts()
         out = {t: self.tables[t].slice(at[t][a], at[t][z] - at[t][a]) for t in TABLES}
         counts = [c["tokens"] for c in self.counts[a:z]]
-        out["tokens"] = out["tokens"].add_column(0, _DOC_ID, _repeated(self.doc_ids[a:z], counts))
+        ids = [d["doc_id"] for d in self.summaries[a:z]]
+        out["tokens"] = out["tokens"].add_column(0, _DOC_ID, _repeated(ids, counts))
         return out
 
     def documents(self):
@@ -179,8 +169,7 @@ class Spilled:
     `--jobs 2` run)."""
 
     def __init__(self, packed: Packed, folder: str):
-        self.counts, self.seconds, self.doc_ids = packed.counts, packed.seconds, packed.doc_ids
-        self.summaries = packed.summaries
+        self.counts, self.seconds, self.summaries = packed.counts, packed.seconds, packed.summaries
         self.files, self.inline = {}, None
         try:
             fd, base = tempfile.mkstemp(dir=folder)
@@ -196,8 +185,7 @@ class Spilled:
 
     def load(self) -> Packed:
         packed = Packed.__new__(Packed)
-        packed.counts, packed.seconds, packed.doc_ids = self.counts, self.seconds, self.doc_ids
-        packed.summaries = self.summaries
+        packed.counts, packed.seconds, packed.summaries = self.counts, self.seconds, self.summaries
         packed._at = None
         packed.tables = self.inline or {t: pa.ipc.open_file(pa.memory_map(p)).read_all()
                                         for t, p in self.files.items()}
