@@ -3,8 +3,10 @@
     ingest -> blocks -> segment -> reference date -> quantities, dates, organisations
            -> resolve (overlaps, main blocks only) -> turns -> rows
 
-Stages are plain functions called in the order written in `Engine.run_stages`; there is no
-registry. The Engine compiles rules/ and builds the tokenizer once per run (forked workers inherit it).
+Stages are plain functions called in the order written in `Engine.steps`; there is no
+registry. A batch run takes its documents stage by stage (`Engine.process_paths`), which keeps
+each stage's rules and caches warm; one document alone goes through `Engine.run_stages`.
+The Engine compiles rules/ and builds the tokenizer once per run (forked workers inherit it).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import time
 from collections import defaultdict
 from operator import itemgetter
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -79,25 +82,35 @@ class Engine:
         _warm_up.tokens = self.segmenter.tokens(_warm_up.folded)
         rows_of(_warm_up)
 
-    # -- one document ---------------------------------------------------------------------------
-    def run_stages(self, doc: Doc) -> Doc:
-        r, clock = self.rules, self._clock
-        clock("blocks", blocks.label_blocks, doc, r["blocks"])
-        clock("segment", segment.segment, doc, self.segmenter)
+    # -- the stages --------------------------------------------------------------------------
+    def steps(self) -> list[tuple[str, Callable[[Doc], None]]]:
+        """The stages in order, each as (name, function of one Doc). The functions look up the
+        stage modules and self.rules when called, so a test may patch either."""
+        return [
+            ("blocks", lambda doc: blocks.label_blocks(doc, self.rules["blocks"])),
+            ("segment", lambda doc: segment.segment(doc, self.segmenter)),
+            ("reference", self._reference),
+            ("quantities", lambda doc: quantities.extract(doc, self.rules["quantities"])),
+            ("dates", lambda doc: dates.extract(doc, self.rules["dates"])),
+            ("organisations", lambda doc: organisations.extract(doc, self.rules["organisations"])),
+            ("resolve", resolve.resolve),
+            # after resolve: turns read the resolved organisations
+            ("turns", lambda doc: turns.extract(doc, self.rules["turns"], self.rules["organisations"])),
+        ]
+
+    def _reference(self, doc: Doc) -> None:
         if self.reference_date is not None and not doc.reference_fixed:
             doc.published, doc.published_source, doc.reference_fixed = self.reference_date, "user", True
-        clock("reference", dates.find_reference, doc, r["dates"])
-        clock("quantities", quantities.extract, doc, r["quantities"])
-        clock("dates", dates.extract, doc, r["dates"])
-        clock("organisations", organisations.extract, doc, r["organisations"])
-        clock("resolve", resolve.resolve, doc)
-        clock("turns", turns.extract, doc, r["turns"], r["organisations"])    # sees resolved orgs
-        return doc
+        dates.find_reference(doc, self.rules["dates"])
 
-    def _clock(self, name, fn, *args):
-        t = time.perf_counter()
-        fn(*args)
-        self.seconds[name] += time.perf_counter() - t
+    # -- one document ---------------------------------------------------------------------------
+    def run_stages(self, doc: Doc) -> Doc:
+        seconds, clock = self.seconds, time.perf_counter
+        for name, step in self.steps():
+            t = clock()
+            step(doc)
+            seconds[name] += clock() - t
+        return doc
 
     def process_path(self, path: Path, batch: bool = False) -> dict[str, list[dict]]:
         """`batch`: the tokens table comes without its doc_id column (batch.Packed adds it once
@@ -122,7 +135,7 @@ class Engine:
             if self.watch:
                 spare = doc.fresh_copy()
                 try:
-                    with watchdog(document_budget(doc.text)):
+                    with watchdog(document_budget(len(doc.text))):
                         self.run_stages(doc)
                 except DocumentTimeout:
                     # a runaway pattern, or a very slow document: again, with a timeout on every
@@ -132,11 +145,94 @@ class Engine:
             else:
                 self.run_stages(doc)
         except RuleTimeout as e:
-            return error_result(doc.path or doc.doc_id, f"{doc.path or doc.doc_id}: {e}", doc)
+            return timed_out(doc, e)
         t = time.perf_counter()
         rows = rows_of(doc, tokens_doc_id=not batch)
         self.seconds["tables"] += time.perf_counter() - t
         return rows
+
+    # -- several documents, stage by stage ----------------------------------------------------------
+    def process_paths(self, paths: list[Path], batch: bool = False) -> list[tuple[dict, dict]]:
+        """(process_path's result, its seconds per stage and "total") for each path, in order:
+        the same results, but each stage runs over all the documents before the next stage
+        starts. A stage's compiled patterns, caches and code then stay in the CPU's caches from
+        one document to the next: 1.15x faster than one document after another on the whole
+        corpus, 1.21x on 400 documents (side by side, 2026-12-07; README "Benchmarks").
+        A document that fails (bad input, a rule timeout, an internal error) fails alone. Under
+        `watch` one watchdog covers the whole list, with the budget of one document as long as
+        all of them; on its alarm every document is run again on its own, as process_doc runs
+        it."""
+        t0 = time.perf_counter()
+        out: list[dict | None] = [None] * len(paths)
+        secs = [defaultdict(float) for _ in paths]
+        live: list[tuple[int, Doc]] = []
+        for i, path in enumerate(paths):
+            t = time.perf_counter()
+            try:
+                live.append((i, read_document(path)))
+            except IngestError as e:
+                out[i] = error_result(path, str(e))
+            except Exception as e:          # one bad document never kills the batch
+                out[i] = internal_error(path, e)
+            secs[i]["ingest"] += time.perf_counter() - t
+        if self.watch and live:
+            spares = [doc.fresh_copy() for _, doc in live]
+            try:
+                with watchdog(document_budget(sum(len(doc.text) for _, doc in live))):
+                    live = self._stage_by_stage(live, paths, out, secs)
+            except DocumentTimeout:
+                for (i, _), doc in zip(live, spares):
+                    secs[i] = defaultdict(float, ingest=secs[i]["ingest"])
+                    out[i], seconds = self._alone(doc, paths[i], batch)
+                    for k, v in seconds.items():
+                        secs[i][k] += v
+                live = []
+        else:
+            live = self._stage_by_stage(live, paths, out, secs)
+        for i, doc in live:
+            t = time.perf_counter()
+            try:
+                out[i] = rows_of(doc, tokens_doc_id=not batch)
+            except Exception as e:
+                out[i] = internal_error(paths[i], e)
+            secs[i]["tables"] += time.perf_counter() - t
+        for s in secs:
+            s["total"] = sum(s.values())
+        if secs:                            # the loops' own time, so the totals add up to the wall time
+            secs[-1]["total"] += max(0.0, time.perf_counter() - t0 - sum(s["total"] for s in secs))
+        return [(r, dict(s)) for r, s in zip(out, secs)]
+
+    def _stage_by_stage(self, live: list[tuple[int, Doc]], paths: list[Path], out: list,
+                        secs: list) -> list[tuple[int, Doc]]:
+        """Each stage over every live document (paths[i] is document i's path); returns those
+        that did not fail (their result in `out`, by index)."""
+        clock = time.perf_counter
+        for name, step in self.steps():
+            kept = []
+            for i, doc in live:
+                t = clock()
+                try:
+                    step(doc)
+                except RuleTimeout as e:
+                    out[i] = timed_out(doc, e)
+                except Exception as e:
+                    out[i] = internal_error(paths[i], e)
+                else:
+                    kept.append((i, doc))
+                secs[i][name] += clock() - t
+            live = kept
+        return live
+
+    def _alone(self, doc: Doc, path: Path, batch: bool) -> tuple[dict, dict]:
+        """process_doc(doc) with its own seconds; an internal error fails the document."""
+        self.seconds.clear()
+        try:
+            result = self.process_doc(doc, batch)
+        except Exception as e:
+            result = internal_error(path, e)
+        seconds = dict(self.seconds)
+        self.seconds.clear()
+        return result, seconds
 
 
 def rows_of(doc: Doc, tokens_doc_id: bool = True) -> dict[str, list[dict]]:
@@ -207,6 +303,16 @@ def document_row(doc: Doc, counts: dict, status: str = "ok", error: str | None =
             "encoding": doc.encoding, "n_chars": len(doc.text),
             "n_main": counts.get("main", 0), "n_off_topic": counts.get("off_topic", 0),
             "n_boilerplate": counts.get("boilerplate", 0), "status": status, "error": error}
+
+
+def timed_out(doc: Doc, e: RuleTimeout) -> dict[str, list[dict]]:
+    where = doc.path or doc.doc_id
+    return error_result(where, f"{where}: {e}", doc)
+
+
+def internal_error(path, e: Exception) -> dict[str, list[dict]]:
+    """A bug met on one document: that document fails with the exception named."""
+    return error_result(path, f"{path}: internal error: {type(e).__name__}: {e}")
 
 
 def error_result(path, message: str, doc: Doc | None = None) -> dict[str, list[dict]]:

@@ -51,10 +51,11 @@ class DocumentTimeout(BaseException):
     """The watchdog's alarm: a BaseException, so no `except Exception` in a stage swallows it."""
 
 
-def document_budget(text: str) -> float:
-    """Seconds a whole document may take before it is re-run with per-call timeouts: far above
-    any honest run (about 1 s per million characters here), small beside a runaway pattern."""
-    return 10.0 + len(text) / 50_000
+def document_budget(n_chars: int) -> float:
+    """Seconds a document of n_chars characters (or a batch of that many, run together) may take
+    before it is re-run with per-call timeouts: far above any honest run (about 1 s per million
+    characters here), small beside a runaway pattern."""
+    return 10.0 + n_chars / 50_000
 
 
 def _alarm(signum, frame):

@@ -82,22 +82,11 @@ def _init_worker(rules_dir: str, reference: dt.date | None, segmenter: str) -> N
     gc.freeze()
 
 
-def _work(path: str) -> tuple[dict, dict]:
-    t = time.perf_counter()
-    try:
-        result = _ENGINE.process_path(Path(path), batch=True)
-    except Exception as e:          # one bad document never kills the batch
-        result = error_result(path, f"{path}: internal error: {type(e).__name__}: {e}")
-    seconds = dict(_ENGINE.seconds)
-    _ENGINE.seconds.clear()
-    seconds["total"] = time.perf_counter() - t
-    return result, seconds
-
-
 def _work_batch(paths: list[str]) -> Packed:
-    """A few documents in one task: their rows cross back to the parent as one Arrow table per
-    output table (see batch.py), built here so the parent only writes."""
-    results = [_work(p) for p in paths]
+    """A few documents in one task, run stage by stage (Engine.process_paths): their rows cross
+    back to the parent as one Arrow table per output table (see batch.py), built here so the
+    parent only writes."""
+    results = _ENGINE.process_paths([Path(p) for p in paths], batch=True)
     t = time.perf_counter()
     packed = Packed(results)
     dt_ = time.perf_counter() - t
