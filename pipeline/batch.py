@@ -162,40 +162,46 @@ def first_row(table: pa.Table) -> dict:
 
 
 class Spilled:
-    """A Packed batch on its way from a pool worker: its tables wait in files of a shared-memory
-    folder (tmpfs) and only the small rest is pickled. The parent maps the files (no copy, no
-    unpickling) and unlinks them at once (the mapping lives on): sending whole tables through
-    the pool's pipe made workers wait for the parent to read them (about a tenth of a
-    `--jobs 2` run)."""
+    """A Packed batch on its way from a pool worker: its tables wait in one file of a
+    shared-memory folder (tmpfs), one Arrow IPC stream per table at the offsets in `spans`, and
+    only the small rest is pickled. The parent maps the file (no copy, no unpickling) and
+    unlinks it at once (the mapping lives on): sending whole tables through the pool's pipe made
+    workers wait for the parent to read them (about a tenth of a `--jobs 2` run). One file,
+    not one per table: opening seven files cost the parent 0.29 s of a 4.5 s whole-corpus run."""
 
     def __init__(self, packed: Packed, folder: str):
         self.counts, self.seconds, self.summaries = packed.counts, packed.seconds, packed.summaries
-        self.files, self.inline = {}, None
+        self.path, self.spans, self.inline = None, {}, None
         try:
-            fd, base = tempfile.mkstemp(dir=folder)
+            fd, self.path = tempfile.mkstemp(dir=folder)
             os.close(fd)
-            os.unlink(base)
-            for t, table in packed.tables.items():
-                path = self.files[t] = f"{base}.{t}"
-                with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
-                    w.write_table(table)
+            with pa.OSFile(self.path, "wb") as sink:
+                for t, table in packed.tables.items():
+                    at = sink.tell()
+                    with pa.ipc.new_stream(sink, table.schema) as w:
+                        w.write_table(table)
+                    self.spans[t] = (at, sink.tell() - at)
         except OSError:                  # shared memory full (a small /dev/shm): through the pipe
             self._unlink()
-            self.files, self.inline = {}, packed.tables
+            self.path, self.spans, self.inline = None, {}, packed.tables
 
     def load(self) -> Packed:
         packed = Packed.__new__(Packed)
         packed.counts, packed.seconds, packed.summaries = self.counts, self.seconds, self.summaries
         packed._at = None
-        packed.tables = self.inline or {t: pa.ipc.open_file(pa.memory_map(p)).read_all()
-                                        for t, p in self.files.items()}
-        self._unlink()
+        if self.inline is not None:
+            packed.tables = self.inline
+        else:
+            data = pa.memory_map(self.path).read_buffer()
+            packed.tables = {t: pa.ipc.open_stream(data.slice(at, n)).read_all()
+                             for t, (at, n) in self.spans.items()}
+            self._unlink()
         return packed
 
     def _unlink(self) -> None:
-        for path in self.files.values():
+        if self.path is not None:
             try:
-                os.unlink(path)
+                os.unlink(self.path)
             except OSError:
                 pass
 

@@ -43,7 +43,7 @@ def test_a_spilled_batch_comes_back_whole_and_leaves_no_file(engine, tmp_path):
     results = [(engine.process_text(t, f"d{i}"), {"total": 0.1 * i}) for i, t in enumerate(TEXTS)]
     packed = Packed(results)
     spilled = pickle.loads(pickle.dumps(Spilled(packed, str(tmp_path))))   # as it crosses the pool
-    assert len(list(tmp_path.iterdir())) == len(TABLES)                    # one file per table
+    assert len(list(tmp_path.iterdir())) == 1                              # one file for all tables
     back = spilled.load()
     assert not list(tmp_path.iterdir())                      # unlinked once mapped
     for t in TABLES:
@@ -69,7 +69,7 @@ def test_a_batch_that_cannot_spill_goes_through_the_pipe(engine, tmp_path):
     import pickle
     packed = Packed([(engine.process_text(TEXTS[0], "d0"), {})])
     spilled = pickle.loads(pickle.dumps(Spilled(packed, str(tmp_path / "missing"))))
-    assert spilled.inline is not None and not spilled.files
+    assert spilled.inline is not None and spilled.path is None
     back = spilled.load()
     assert all(back.tables[t].equals(packed.tables[t]) for t in TABLES)
 
