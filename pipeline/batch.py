@@ -1,7 +1,7 @@
 """The results of a batch of documents as Arrow tables, one per output table.
 
 Workers turn their rows into Arrow before sending them: one table per batch crosses the process
-boundary (as shared-memory files, `Spilled`; Dask pickles the Packed batch itself), where
+boundary (as one shared-memory file, `Spilled`; Dask pickles the Packed batch itself), where
 per-document dicts or per-document Arrow tables cost more to send than to compute. The parent slices a batch back into documents
 (zero-copy), so it can still merge reused documents in doc_id order and replace a document's
 rows by an error row. The tokens table travels without its doc_id column (the same string on
