@@ -176,12 +176,12 @@ class Engine:
                 out[i] = internal_error(path, e)
             secs[i]["ingest"] += time.perf_counter() - t
         if self.watch and live:
-            spares = [doc.fresh_copy() for _, doc in live]
+            read, spares = live, [doc.fresh_copy() for _, doc in live]
             try:
                 with watchdog(document_budget(sum(len(doc.text) for _, doc in live))):
-                    live = self._stage_by_stage(live, paths, out, secs)
-            except DocumentTimeout:
-                for (i, _), doc in zip(live, spares):
+                    live = self._stage_by_stage(read, paths, out, secs)
+            except DocumentTimeout:         # (`read`: the alarm may come after `live` is reassigned)
+                for (i, _), doc in zip(read, spares):
                     secs[i] = defaultdict(float, ingest=secs[i]["ingest"])
                     out[i], seconds = self._alone(doc, paths[i], batch)
                     for k, v in seconds.items():
@@ -306,6 +306,7 @@ def document_row(doc: Doc, counts: dict, status: str = "ok", error: str | None =
 
 
 def timed_out(doc: Doc, e: RuleTimeout) -> dict[str, list[dict]]:
+    """A rule that ran out of time on one document: that document fails with the rule named."""
     where = doc.path or doc.doc_id
     return error_result(where, f"{where}: {e}", doc)
 

@@ -122,3 +122,38 @@ def test_a_runaway_rule_in_a_batch_fails_its_document_with_the_rule_named(tmp_pa
     assert [d["status"] for d in docs] == ["ok", "error", "ok"]
     assert "date.evil" in docs[1]["error"]
     assert got[0][0]["quantities"] and got[2][0]["quantities"]
+
+
+def test_an_alarm_as_the_batch_ends_reruns_each_document_with_its_own_copy(tmp_path, watched, monkeypatch):
+    """The alarm may ring after the stages are done, when the failed documents have already
+    been dropped from the batch: each document must still be re-run from its own spare copy."""
+    import contextlib
+    from pipeline.rules import DocumentTimeout, watchdog
+    paths = _inputs(tmp_path)
+    want = _one_by_one(watched, paths, True)
+    real = organisations.extract
+
+    def extract(doc, rules):              # a_news fails in the stages, the rest go on
+        if "外交部" in doc.text and len(doc.text) < 100:
+            raise ValueError("boom")
+        return real(doc, rules)
+    monkeypatch.setattr(organisations, "extract", extract)
+    rang = []
+
+    @contextlib.contextmanager
+    def late_alarm(seconds):
+        if rang:                          # the re-runs, one document each: the real watchdog
+            with watchdog(seconds) as armed:
+                yield armed
+            return
+        rang.append(True)
+        yield True
+        raise DocumentTimeout()           # the batch's: as its stages have just finished
+    monkeypatch.setattr(process, "watchdog", late_alarm)
+    got = [_tables(r) for r, _ in watched.process_paths(paths, True)]
+    assert rang
+    for p, g, w in zip(paths, got, want):
+        if p.stem == "a_news":
+            assert g["documents"][0]["error"] == f"{p}: internal error: ValueError: boom"
+        else:
+            assert g == w, p.name
