@@ -149,7 +149,7 @@ def _ordered(data: pa.Table, keys: tuple[str, ...], sizes: list[int]) -> bool:
 
 
 def _without_doc_id(tokens: pa.Table) -> pa.Table:
-    # workers build their tokens without it (Engine.process_path(batch=True)); error rows have it
+    # workers build their tokens without it (Engine.process_paths(batch=True)); error rows have it
     return tokens.drop(["doc_id"]) if "doc_id" in tokens.column_names else tokens
 
 

@@ -224,15 +224,14 @@ class Engine:
         return live
 
     def _alone(self, doc: Doc, path: Path, batch: bool) -> tuple[dict, dict]:
-        """process_doc(doc) with its own seconds; an internal error fails the document."""
-        self.seconds.clear()
+        """process_doc(doc) with its own seconds (what it added to self.seconds, which keeps its
+        running totals); an internal error fails the document."""
+        before = dict(self.seconds)
         try:
             result = self.process_doc(doc, batch)
         except Exception as e:
             result = internal_error(path, e)
-        seconds = dict(self.seconds)
-        self.seconds.clear()
-        return result, seconds
+        return result, {k: v - before.get(k, 0.0) for k, v in self.seconds.items() if v != before.get(k)}
 
 
 def rows_of(doc: Doc, tokens_doc_id: bool = True) -> dict[str, list[dict]]:

@@ -43,6 +43,17 @@ def _one_by_one(engine: Engine, paths, batch: bool) -> list[dict]:
     return [_tables(engine.process_path(p, batch)) for p in paths]
 
 
+def _fail_a_news(monkeypatch) -> None:
+    """A bug in the organisations stage, met on a_news only."""
+    real = organisations.extract
+
+    def extract(doc, rules):
+        if "外交部" in doc.text and len(doc.text) < 100:
+            raise ValueError("boom")
+        return real(doc, rules)
+    monkeypatch.setattr(organisations, "extract", extract)
+
+
 @pytest.mark.parametrize("batch", [False, True])
 def test_stage_by_stage_gives_what_one_document_at_a_time_gives(tmp_path, watched, batch):
     paths = _inputs(tmp_path)
@@ -70,13 +81,7 @@ def test_stage_by_stage_on_corpus_documents(tmp_path, watched):
 def test_a_bug_on_one_document_fails_that_document_only(tmp_path, watched, monkeypatch):
     paths = _inputs(tmp_path)
     want = _one_by_one(watched, paths, True)
-    real = organisations.extract
-
-    def extract(doc, rules):
-        if "外交部" in doc.text and len(doc.text) < 100:
-            raise ValueError("boom")
-        return real(doc, rules)
-    monkeypatch.setattr(organisations, "extract", extract)
+    _fail_a_news(monkeypatch)
     got = [_tables(r) for r, _ in watched.process_paths(paths, True)]
     for p, g, w in zip(paths, got, want):
         if p.stem == "a_news":
@@ -101,6 +106,7 @@ def test_an_alarm_on_the_batch_runs_each_document_again_alone(tmp_path, monkeypa
     got = [_tables(r) for r, _ in eng.process_paths(paths, True)]
     assert got == want
     assert runs and runs[-1] is False          # each document: its own alarm, then per-call timeouts
+    assert eng.seconds["blocks"] > 0            # the engine's running totals are kept
     assert not rules._watched
 
 
@@ -131,13 +137,7 @@ def test_an_alarm_as_the_batch_ends_reruns_each_document_with_its_own_copy(tmp_p
     from pipeline.rules import DocumentTimeout, watchdog
     paths = _inputs(tmp_path)
     want = _one_by_one(watched, paths, True)
-    real = organisations.extract
-
-    def extract(doc, rules):              # a_news fails in the stages, the rest go on
-        if "外交部" in doc.text and len(doc.text) < 100:
-            raise ValueError("boom")
-        return real(doc, rules)
-    monkeypatch.setattr(organisations, "extract", extract)
+    _fail_a_news(monkeypatch)                 # it fails in the stages, the rest go on
     rang = []
 
     @contextlib.contextmanager
