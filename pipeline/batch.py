@@ -194,7 +194,13 @@ class Spilled:
             packed.tables = self.inline
         else:
             data = pa.memory_map(self.path).read_buffer()
-            packed.tables = {t: pa.ipc.open_stream(data.slice(at, n)).read_all()
+            # The tokens stay in the mapping (zero-copy), which then lives until their row
+            # groups are written, a batch or two later. The other tables are copied out: their
+            # writer buffers hold rows of many batches (documents: of the whole run), and a
+            # zero-copy slice would keep each batch's whole mapping, tokens and all, to the end.
+            packed.tables = {t: pa.ipc.open_stream(data.slice(at, n) if t == "tokens"
+                                                   else pa.py_buffer(data.slice(at, n).to_pybytes())
+                                                   ).read_all()
                              for t, (at, n) in self.spans.items()}
             self._unlink()
         return packed

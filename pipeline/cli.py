@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--corpus", type=Path, default=None, help="folder with the corpus .jsonl files")
     b.add_argument("--docs", type=int, default=400, help="documents in the sample (default 400; 0: the whole corpus)")
     b.add_argument("--repeat", type=int, default=3, help="runs per figure; medians are reported")
-    b.add_argument("--no-jobs", action="store_true", help="skip the --jobs 2 measurement")
+    b.add_argument("--no-jobs", action="store_true", help="skip the --jobs 2 measurements (speed and memory)")
     b.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     b.add_argument("--memory-copies", type=_copies, default=(1, 4), metavar="K,K,...",
                    help="peak memory on K copies of the sample, each against the first (default 1,4)")
