@@ -62,7 +62,7 @@ def child_main(argv: list[str]) -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--segmenter", default="auto")
-    ap.add_argument("--half", type=int, choices=(0, 1), help="raw jieba on every other file only")
+    ap.add_argument("--half", type=int, choices=(0, 1), help="every other file only")
     a = ap.parse_args(argv)
     texts_chars = sum(len(p.read_text(encoding="utf-8")) for p in a.folder.glob("*.txt"))
     if a.what == "rjieba":
@@ -91,10 +91,11 @@ def child_main(argv: list[str]) -> None:
         secs = time.perf_counter() - t
         stages = {}
     else:
-        from .run import RunOptions, run
+        from .run import RunOptions, find_inputs, run
+        inputs = [a.folder] if a.half is None else find_inputs([a.folder])[a.half::2]
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            m = run([a.folder], Path(tmp) / "out", RunOptions(jobs=a.jobs, progress=False, segmenter=a.segmenter,
+            m = run(inputs, Path(tmp) / "out", RunOptions(jobs=a.jobs, progress=False, segmenter=a.segmenter,
                                                               force=True))
             # the engine's start-up (rules, dictionary) is paid once per run, not per document:
             # left out, as jieba's own initialize() is left out of the reference below
@@ -119,7 +120,7 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
         chars = materialise(corpus, one, 1, docs or None)
         n_docs = sum(1 for _ in one.glob("*.txt"))
         print(f"corpus {'sample' if docs else 'whole'}: {n_docs} documents, {chars:,} characters ({corpus})")
-        runs_p, runs_j, runs_r, runs_2 = [], [], [], []
+        runs_p, runs_j, runs_r, runs_2, halves = [], [], [], [], []
         for i in range(repeat):                 # interleaved, so load hits all of them alike
             runs_p.append(_child(["pipeline", str(one), "--jobs", "1", "--segmenter", segmenter]))
             runs_j.append(_child(["jieba", str(one)]))
@@ -127,6 +128,7 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
                 runs_r.append(_child(["rjieba", str(one)]))
             if jobs_check:
                 runs_2.append(_child(["pipeline", str(one), "--jobs", "2", "--segmenter", segmenter]))
+                halves.append(_two_children(["pipeline", str(one), "--jobs", "1", "--segmenter", segmenter]))
         med = lambda runs: statistics.median(chars / r["seconds"] for r in runs)
         p1, jb = med(runs_p), med(runs_j)
         report.update(pipeline_chars_per_s=p1, jieba_chars_per_s=jb, ratio_to_jieba=p1 / jb,
@@ -157,9 +159,15 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
             # what two processes gain on this machine at all: raw jieba on half the files each,
             # both at once, against one process on all of them (shared caches, clocks, host load)
             ceiling = statistics.median(r["seconds"] / _two_children(["jieba", str(one)]) for r in runs_j)
-            report.update(jobs2_chars_per_s=p2, jobs2_speedup=p2 / p1, two_process_ceiling=ceiling)
+            # what any split of this pipeline's work can gain here: two independent --jobs 1 runs
+            # at once, each on half the files (no pool, no hand-over, each with its own writer)
+            split = statistics.median(r["seconds"] / h for r, h in zip(runs_p, halves))
+            report.update(jobs2_chars_per_s=p2, jobs2_speedup=p2 / p1, two_process_ceiling=ceiling,
+                          two_halves_speedup=split)
             print(f"--jobs 2: {p2 / 1e6:.2f} M chars/s = {p2 / p1:.2f}x --jobs 1   "
                   f"(raw jieba in 2 processes at once: {ceiling:.2f}x 1 process, this machine's ceiling)")
+            print(f"two --jobs 1 runs at once, each on half the files: {split:.2f}x one on all "
+                  f"(the best any split of this work does here)")
         if memory:
             # --jobs 2 too: its parent holds the batches the workers hand over until they are
             # written, and memory must not grow with the corpus there either
