@@ -73,7 +73,8 @@ def _in(table, ranges) -> bool:
 def test_a_spilled_batchs_mapping_lives_only_as_long_as_its_tokens(engine, tmp_path):
     """The writer holds the small tables' rows of many batches (the documents rows of the whole
     run): were they still in the batch's mapping, every batch's shared memory, tokens and all,
-    would stay until the end of a run (it did: 277 MB on the whole corpus at --jobs 2)."""
+    would stay until the end of a run (it did: /dev/shm grew to 226 MB on the whole corpus at
+    --jobs 2)."""
     results = [(engine.process_text(t, f"d{i}"), {}) for i, t in enumerate(TEXTS)]
     spilled = Spilled(Packed(results), str(tmp_path))
     path = spilled.path
