@@ -1,9 +1,10 @@
 """A batch run: find the inputs, process them (worker processes or Dask), write the tables.
 
-Documents flow through in doc_id order: a pool maps the per-document function over batches of
-paths (ordered `imap`; `make_batches` sizes them); a worker hands a batch back as one Arrow
-table per output table, in shared memory (batch.Spilled), the parent slices it per document and
-the writer appends each document to row-group buffers, so nothing holds the whole corpus. An incremental rerun reuses the previous rows of
+Documents flow through in doc_id order, in batches of paths (`make_batches` sizes them): with
+`--jobs N` the parent and N-1 helper processes share them (workers.py), a helper handing a batch
+back as one Arrow table per output table in shared memory (batch.Spilled). The parent slices
+each batch per document and the writer appends the rows to row-group buffers, so nothing holds
+the whole corpus. An incremental rerun reuses the previous rows of
 every document whose content hash, rules fingerprint, pipeline version and settings are
 unchanged, by a streaming merge over the previous (doc_id-sorted) tables.
 """
@@ -14,9 +15,7 @@ import functools
 import gc
 import hashlib
 import json
-import multiprocessing as mp
 import os
-import shutil
 import sys
 import time
 from collections import defaultdict
@@ -24,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .batch import Packed, Spilled, first_row, result_tables, spill_folder
+from .batch import Packed, first_row, result_tables
 from .process import Engine, error_result
 from .rules import DEFAULT_RULES_DIR
+from .workers import shared_results
 from .write import PreviousRows, TableWriter
 
 
@@ -94,10 +94,6 @@ def _work_batch(paths: list[str]) -> Packed:
     secs["tables"] = secs.get("tables", 0.0) + dt_
     secs["total"] += dt_
     return packed
-
-
-def _work_batch_spilled(folder: str, paths: list[str]) -> Spilled:
-    return Spilled(_work_batch(paths), folder)
 
 
 def process_batch(paths: list[str], rules_dir: str, reference, segmenter: str) -> Packed:
@@ -278,18 +274,8 @@ def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
         for b in batches:
             yield _work_batch(b)
         return
-    if "fork" in mp.get_all_start_methods():
-        pool = mp.get_context("fork").Pool(jobs)     # inherits _ENGINE: no start-up per worker
-    else:
-        pool = mp.get_context("spawn").Pool(jobs, initializer=_init_worker,
-                                            initargs=(str(opts.rules_dir), opts.reference, opts.segmenter))
-    folder = spill_folder()
-    try:
-        with pool:
-            for spilled in pool.imap(functools.partial(_work_batch_spilled, str(folder)), batches):
-                yield spilled.load()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    init = functools.partial(_init_worker, str(opts.rules_dir), opts.reference, opts.segmenter)
+    yield from shared_results(batches, jobs - 1, _work_batch, init)
 
 
 def make_batches(paths: list[Path], jobs: int) -> list[list[str]]:
