@@ -162,11 +162,11 @@ def first_row(table: pa.Table) -> dict:
 
 
 class Spilled:
-    """A Packed batch on its way from a pool worker: its tables wait in one file of a
+    """A Packed batch on its way from a helper process (workers.py): its tables wait in one file of a
     shared-memory folder (tmpfs), one Arrow IPC stream per table at the offsets in `spans`, and
     only the small rest is pickled. The parent maps the file (no unpickling; the tokens, most
-    of the bytes, without a copy: see load) and unlinks it at once (the mapping lives on): sending whole tables through the pool's pipe made
-    workers wait for the parent to read them (about a tenth of a `--jobs 2` run). One file,
+    of the bytes, without a copy: see load) and unlinks it at once (the mapping lives on): sending whole tables through a pipe made
+    the sender wait for the parent to read them (about a tenth of a `--jobs 2` run). One file,
     not one per table: the parent's loads took 0.126 s of CPU from seven files a batch, 0.071 s
     from one (whole corpus, `--jobs 2`)."""
 

@@ -160,7 +160,7 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
             # both at once, against one process on all of them (shared caches, clocks, host load)
             ceiling = statistics.median(r["seconds"] / _two_children(["jieba", str(one)]) for r in runs_j)
             # what any split of this pipeline's work can gain here: two independent --jobs 1 runs
-            # at once, each on half the files (no pool, no hand-over, each with its own writer)
+            # at once, each on half the files (no helper, no hand-over, each with its own writer)
             split = statistics.median(r["seconds"] / h for r, h in zip(runs_p, halves))
             report.update(jobs2_chars_per_s=p2, jobs2_speedup=p2 / p1, two_process_ceiling=ceiling,
                           two_halves_speedup=split)
@@ -169,7 +169,7 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
             print(f"two --jobs 1 runs at once, each on half the files: {split:.2f}x one on all "
                   f"(the best any split of this work does here)")
         if memory:
-            # --jobs 2 too: its parent holds the batches the workers hand over until they are
+            # --jobs 2 too: its parent holds the batches the helpers hand over until they are
             # written, and memory must not grow with the corpus there either
             jobs_list = (1, 2) if jobs_check else (1,)
             peaks: dict[int, dict[int, float]] = {j: {} for j in jobs_list}

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("inputs", nargs="+", metavar="INPUT", help=".txt files or folders (searched recursively)")
     r.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
     r.add_argument("--rules", type=Path, default=DEFAULT_RULES_DIR, metavar="DIR", help="rules folder")
-    r.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all CPUs)")
+    r.add_argument("-j", "--jobs", type=int, default=None, help="processes sharing the work, this one included (default: all CPUs)")
     r.add_argument("--reference-date", type=_date, metavar="YYYY-MM-DD",
                    help="reference date for every document (overrides the date found in the text)")
     r.add_argument("--fail-fast", action="store_true", help="stop at the first document that fails")

@@ -138,3 +138,16 @@ def test_spawned_helpers_give_the_same_tables(tmp_path, monkeypatch):
     assert list(marks.iterdir()), "the spawned helper processed no batch"
     a, b = read_tables(tmp_path / "j1"), read_tables(tmp_path / "j2")
     assert all(a[t] == b[t] for t in TABLES)
+
+
+def test_a_rerun_at_jobs_2_merges_reused_and_fresh_documents_in_order(tmp_path):
+    docs = _copies(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    run([docs], out, RunOptions(jobs=2, progress=False))
+    changed = sorted(docs.glob("*.txt"))[1::3]          # fresh batches between reused documents
+    for p in changed:
+        p.write_bytes(p.read_bytes() + "\n责任编辑：张三\n".encode("utf-8"))
+    m = run([docs], out, RunOptions(jobs=2, progress=False))
+    assert m["reused_documents"] == 8 - len(changed)
+    run([docs], tmp_path / "all", RunOptions(jobs=1, progress=False, force=True))
+    assert read_tables(out) == read_tables(tmp_path / "all")
