@@ -26,7 +26,7 @@ from . import __version__
 from .batch import Packed, first_row, result_tables
 from .process import Engine, error_result
 from .rules import DEFAULT_RULES_DIR
-from .workers import shared_results
+from .workers import SharedResults
 from .write import PreviousRows, TableWriter
 
 
@@ -183,8 +183,9 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
     docs_meta, errors, seen_ids = [], [], {}
     bar = Progress(len(paths), opts.progress)
     # The engine lives as long as the run: frozen, its objects are not scanned again by the
-    # cyclic garbage collector (nor, in forked workers, their memory pages touched by it).
+    # cyclic garbage collector (nor, in forked helpers, their memory pages touched by it).
     gc.freeze()
+    fresh = None
     try:
         fresh = _results(todo, engine, jobs, opts)
         # Fresh documents arrive as batches (Packed); a run of them goes to the writer in one
@@ -252,6 +253,8 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
         writer.abort()
         raise
     finally:
+        if fresh is not None:
+            fresh.close()               # helper processes stopped, their shared memory removed
         gc.unfreeze()
     return {**manifest, "rows": writer.counts}
 
@@ -262,20 +265,17 @@ def _jieba_version() -> str:
 
 
 def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
-    """The documents' results as Packed batches, in input order."""
+    """The documents' results as Packed batches, in input order (an iterator with close())."""
     global _ENGINE
     if opts.engine == "dask":
         from .dask_engine import dask_results
-        yield from dask_results(paths, opts)
-        return
-    _ENGINE = engine              # this process, and forked workers, use the engine built here
+        return dask_results(paths, opts)
+    _ENGINE = engine              # this process, and forked helpers, use the engine built here
     batches = make_batches(paths, jobs)
     if jobs == 1 or len(batches) < 2:
-        for b in batches:
-            yield _work_batch(b)
-        return
+        return (_work_batch(b) for b in batches)
     init = functools.partial(_init_worker, str(opts.rules_dir), opts.reference, opts.segmenter)
-    yield from shared_results(batches, jobs - 1, _work_batch, init)
+    return SharedResults(batches, jobs - 1, _work_batch, init)
 
 
 def make_batches(paths: list[Path], jobs: int) -> list[list[str]]:

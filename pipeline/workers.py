@@ -33,34 +33,57 @@ OWN_AHEAD = 8
 _BATCHES: list[list[str]] = []      # the run's batches, for forked helpers (inherited, not sent)
 
 
-def shared_results(batches: list[list[str]], helpers: int, work, init=None):
-    """work(paths) -> Packed for every batch, yielded in order; done by this process and by
-    `helpers` others: forked (they inherit what work needs), or spawned, calling init() first."""
-    global _BATCHES
-    _BATCHES = batches
-    fork = "fork" in mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if fork else "spawn")
-    counter = ctx.Value("q", 0)                     # the next batch nobody has claimed
-    current = ctx.Array("q", [-1] * helpers)        # the batch each helper is on, or -1
-    folder = spill_folder()
-    live: dict = {}                                 # a helper's pipe -> (its index, process)
-    try:
-        for h in range(helpers):
-            recv, send = ctx.Pipe(duplex=False)
-            args = (h, counter, current, send, str(folder), work, None if fork else batches, init)
-            proc = ctx.Process(target=_helper, args=args, daemon=True, name=f"pipeline-helper-{h}")
-            proc.start()
-            send.close()
-            live[recv] = (h, proc)
-        yield from _Run(batches, work, counter, current, live).in_order()
-    finally:
-        with counter.get_lock():
-            counter.value = len(batches)            # nothing more to claim
-        for _, proc in live.values():
+class SharedResults:
+    """work(paths) -> Packed for every batch, in order, done by this process and by `helpers`
+    others: forked (they inherit what work needs), or spawned, calling init() first. The helpers
+    start here, before the run writes anything (no writer thread busy at the fork); close()
+    stops them and removes their shared memory, however far the run got."""
+
+    def __init__(self, batches: list[list[str]], helpers: int, work, init=None):
+        global _BATCHES
+        _BATCHES = batches
+        fork = "fork" in mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if fork else "spawn")
+        self.counter = ctx.Value("q", 0)                # the next batch nobody has claimed
+        self.current = ctx.Array("q", [-1] * helpers)   # the batch each helper is on, or -1
+        self.folder = spill_folder()
+        self.live: dict = {}                            # a helper's pipe -> (its index, process)
+        self.n = len(batches)
+        try:
+            for h in range(helpers):
+                recv, send = ctx.Pipe(duplex=False)
+                args = (h, self.counter, self.current, send, str(self.folder), work,
+                        None if fork else batches, init)
+                proc = ctx.Process(target=_helper, args=args, daemon=True, name=f"pipeline-helper-{h}")
+                proc.start()
+                send.close()
+                self.live[recv] = (h, proc)
+        except BaseException:
+            self.close()
+            raise
+        self._results = _Run(batches, work, self.counter, self.current, self.live).in_order()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Packed:
+        try:
+            return next(self._results)
+        except BaseException:               # the end, or an error: nothing to wait for
+            self.close()
+            raise
+
+    def close(self) -> None:
+        global _BATCHES
+        with self.counter.get_lock():
+            self.counter.value = self.n                 # nothing more to claim
+        for _, proc in self.live.values():
             proc.terminate()
-        for _, proc in live.values():
+        for _, proc in self.live.values():
             proc.join()
-        shutil.rmtree(folder, ignore_errors=True)
+        self.live.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        _BATCHES = []
 
 
 def _claim(counter, n: int, current=None, h: int = 0) -> int | None:

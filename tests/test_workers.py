@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from pipeline import workers
 from pipeline.batch import Packed
 from pipeline.process import error_result
 from pipeline.records import TABLES
-from pipeline.run import RunOptions, run
+from pipeline.run import DocumentFailed, RunOptions, run
 
 PARENT = os.getpid()
 
@@ -52,7 +53,7 @@ def _batches(n: int) -> list[list[str]]:
 @pytest.mark.parametrize("helpers", [1, 2])
 def test_batches_come_back_in_order_shared_by_parent_and_helpers(helpers):
     batches = _batches(30)
-    got = list(workers.shared_results(batches, helpers, _toy_slow_parent))
+    got = list(workers.SharedResults(batches, helpers, _toy_slow_parent))
     assert [[s["doc_id"] for s in p.summaries] for p in got] == [[Path(q).stem for q in b] for b in batches]
     by = {s["error"] for p in got for s in p.summaries}
     assert f"done by {PARENT}" in by and len(by) > 1          # the helpers did some of them
@@ -61,7 +62,7 @@ def test_batches_come_back_in_order_shared_by_parent_and_helpers(helpers):
 
 def test_an_exception_in_a_helper_fails_the_run():
     with pytest.raises(RuntimeError, match="ValueError: a bug in a stage"):
-        list(workers.shared_results(_batches(6), 1, _raises_in_helper))
+        list(workers.SharedResults(_batches(6), 1, _raises_in_helper))
     assert not mp.active_children()
 
 
@@ -69,9 +70,9 @@ def test_stopping_early_stops_the_helpers_and_removes_their_shared_memory(tmp_pa
     spill = tmp_path / "spill"
     spill.mkdir()
     monkeypatch.setattr(workers, "spill_folder", lambda: spill)
-    results = workers.shared_results(_batches(40), 2, _toy_slow)
+    results = workers.SharedResults(_batches(40), 2, _toy_slow)
+    assert len(mp.active_children()) == 2     # started before the first batch is asked for
     next(results)
-    assert len(mp.active_children()) == 2
     results.close()                           # as when the run stops (--fail-fast, Ctrl-C)
     assert not mp.active_children()
     assert not spill.exists()
@@ -83,6 +84,17 @@ def _copies(folder: Path, n: int) -> Path:
         for p in sorted(SEEDS.glob("*.txt")):
             (folder / f"{p.stem}-{i}.txt").write_bytes(p.read_bytes())
     return folder
+
+
+def test_a_failed_run_leaves_no_helper_and_no_shared_memory(tmp_path):
+    docs = _copies(tmp_path / "in", 4)
+    (docs / "000_broken.txt").write_bytes(bytes(range(256)) * 8)     # fails: binary
+    with pytest.raises(DocumentFailed):
+        run([docs], tmp_path / "out", RunOptions(jobs=2, progress=False, fail_fast=True))
+    assert not mp.active_children()
+    shm = Path("/dev/shm")
+    root = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    assert not list(root.glob(f"pipeline-spill-{os.getpid()}-*"))
 
 
 def test_a_helper_that_dies_costs_only_its_batchs_documents(tmp_path, monkeypatch):
