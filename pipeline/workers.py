@@ -5,9 +5,9 @@ claims and hands each back in shared memory (batch.Spilled). The parent yields t
 order and, whenever the next one is still with a helper, claims one and processes it itself.
 So N processes do the work on N cores, the parent doing less of it by as much as its writing
 takes, and only the helpers' batches pay the hand-over. It replaced a pool of N workers beside
-the parent (`multiprocessing.Pool.imap`), where the parent's writing ran on top of theirs: on
-the whole corpus that reached 1.57-1.68x `--jobs 1` at `--jobs 2`, about 9% below two
-independent `--jobs 1` runs on half the files each; this reaches them (README, Speed).
+the parent (`multiprocessing.Pool.imap`): as fast (1.01x in interleaved rounds on the whole
+corpus; both at this machine's limit, README "Benchmarks"), one process fewer, and a pool
+whose worker is killed loses the task and waits for it for ever.
 
 A helper that dies (killed, out of memory, a crash in a C extension) costs the documents of the
 batch it was on, each of which gets an error row; the others finish the run. An exception in a
