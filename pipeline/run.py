@@ -180,7 +180,10 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
     writer = TableWriter(out_dir, partitioned=opts.engine == "dask")
     prev_rows = PreviousRows(out_dir) if reuse else None
     seconds: dict[str, float] = defaultdict(float)
-    docs_meta, errors, seen_ids = [], [], {}
+    docs_meta, errors = [], []
+    # the doc_id last taken and its file: doc_ids are stems and paths come sorted by stem, so
+    # a doc_id used twice is used by neighbours (no set of every doc_id of the run)
+    taken = (None, None)
     bar = Progress(len(paths), opts.progress)
     # The engine lives as long as the run: frozen, its objects are not scanned again by the
     # cyclic garbage collector (nor, in forked helpers, their memory pages touched by it).
@@ -212,16 +215,16 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
                         for k, v in secs.items():
                             seconds[k] += v
                 drow, result = drows[i], None       # written with its run, unless replaced
-            if drow["doc_id"] in seen_ids:          # two files, one stem: keep the first
+            if drow["doc_id"] == taken[0]:          # two files, one stem: keep the first
                 if result is None:                  # a fresh one: its run ends before it
                     write_run()
                     i = run_from = i + 1
                 result = result_tables(error_result(
                     path, f"{path}: doc_id {drow['doc_id']!r} is already used by "
-                          f"{seen_ids[drow['doc_id']]}; rename one of the files"))
+                          f"{taken[1]}; rename one of the files"))
                 drow = first_row(result["documents"])
             else:
-                seen_ids[drow["doc_id"]] = str(path)
+                taken = (drow["doc_id"], path)
                 if result is None:
                     i += 1                          # it joins the run
             if result is not None:
@@ -275,7 +278,7 @@ def _results(paths: list[Path], engine: Engine, jobs: int, opts: RunOptions):
     if jobs == 1 or len(batches) < 2:
         return (_work_batch(b) for b in batches)
     init = functools.partial(_init_worker, str(opts.rules_dir), opts.reference, opts.segmenter)
-    return SharedResults(batches, jobs - 1, _work_batch, init)
+    return SharedResults(batches, min(jobs, len(batches)) - 1, _work_batch, init)
 
 
 def make_batches(paths: list[Path], jobs: int) -> list[list[str]]:

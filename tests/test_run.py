@@ -123,12 +123,16 @@ def test_missing_input_is_a_usage_error(tmp_path, capsys):
 
 
 def test_duplicate_doc_id_is_an_error_row(tmp_path):
-    for sub in ("x", "y"):
+    for sub in ("x", "y", "z"):
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "same.txt").write_text("今年增长5%。", encoding="utf-8")
-    run([tmp_path / "x", tmp_path / "y"], tmp_path / "out", RunOptions(jobs=1, progress=False))
+    (tmp_path / "x" / "other.txt").write_text("今年增长6%。", encoding="utf-8")
+    run([tmp_path / "z", tmp_path / "x", tmp_path / "y"], tmp_path / "out", RunOptions(jobs=1, progress=False))
     docs = pq.read_table(tmp_path / "out" / "documents.parquet").to_pylist()
-    assert [d["status"] for d in docs] == ["ok", "error"] and "already used" in docs[1]["error"]
+    assert [(d["doc_id"], d["status"]) for d in docs] == [("other", "ok"), ("same", "ok"), ("same", "error"),
+                                                          ("same", "error")]
+    assert docs[1]["path"].endswith("x/same.txt")          # the first by path keeps its doc_id
+    assert all(f"already used by {tmp_path / 'x' / 'same.txt'}" in d["error"] for d in docs[2:])
 
 
 def test_duplicate_inside_a_batch_cuts_the_run_only_there(tmp_path):

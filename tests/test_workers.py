@@ -28,14 +28,8 @@ def _toy(paths: list[str]) -> Packed:
     return Packed([(error_result(Path(p), f"done by {os.getpid()}"), {}) for p in paths])
 
 
-def _toy_slow_parent(paths):
-    if os.getpid() == PARENT:
-        time.sleep(0.05)         # so the helpers get a share
-    return _toy(paths)
-
-
 def _toy_slow(paths):
-    time.sleep(0.05)
+    time.sleep(0.05)             # every process, so that each gets a share whatever the start-up
     return _toy(paths)
 
 
@@ -53,7 +47,7 @@ def _batches(n: int) -> list[list[str]]:
 @pytest.mark.parametrize("helpers", [1, 2])
 def test_batches_come_back_in_order_shared_by_parent_and_helpers(helpers):
     batches = _batches(30)
-    got = list(workers.SharedResults(batches, helpers, _toy_slow_parent))
+    got = list(workers.SharedResults(batches, helpers, _toy_slow))
     assert [[s["doc_id"] for s in p.summaries] for p in got] == [[Path(q).stem for q in b] for b in batches]
     by = {s["error"] for p in got for s in p.summaries}
     assert f"done by {PARENT}" in by and len(by) > 1          # the helpers did some of them
@@ -126,13 +120,16 @@ _REAL_WORK = run_module._work_batch
 
 
 def _marks_helpers(paths):
-    """Slow in the test's process, so that a spawned helper (a second or two to start) gets
-    batches; a helper leaves a mark. Spawned, this module is imported afresh: the environment
-    says which process is the test's."""
+    """A helper leaves a mark; the test's process waits for one (a spawned helper takes a second
+    or more to start), so that the helper gets a batch. Spawned, this module is imported afresh:
+    the environment says which process is the test's."""
+    marks = Path(os.environ["TEST_MARKS"])
     if os.getpid() == int(os.environ["TEST_PARENT_PID"]):
-        time.sleep(0.5)
+        give_up = time.monotonic() + 60
+        while not any(marks.iterdir()) and time.monotonic() < give_up:
+            time.sleep(0.05)
     else:
-        Path(os.environ["TEST_MARKS"], str(os.getpid())).touch()
+        (marks / str(os.getpid())).touch()
     return _REAL_WORK(paths)
 
 
