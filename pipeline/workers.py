@@ -75,12 +75,15 @@ class SharedResults:
 
     def close(self) -> None:
         global _BATCHES
+        if hasattr(self, "_results"):
+            self._results.close()
         with self.counter.get_lock():
             self.counter.value = self.n                 # nothing more to claim
         for _, proc in self.live.values():
             proc.terminate()
-        for _, proc in self.live.values():
+        for conn, (_, proc) in self.live.items():
             proc.join()
+            conn.close()
         self.live.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
         _BATCHES = []
@@ -158,6 +161,7 @@ class _Run:
                 k, got = conn.recv()
             except EOFError:
                 h, proc = self.live.pop(conn)
+                conn.close()
                 proc.join()
                 lost = self.current[h]
                 if proc.exitcode != 0:
