@@ -40,21 +40,23 @@ def materialise(corpus: Path, folder: Path, copies: int = 1, limit: int | None =
     return n
 
 
+_CHILD = [sys.executable, "-m", "pipeline.bench", "--child"]
+
+
 def _child(args: list[str]) -> dict:
     """Run `python -m pipeline.bench --child ...` and return its JSON line, plus `wall`: its
     seconds from launch to exit."""
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "pipeline.bench", "--child", *args], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run([*_CHILD, *args], check=True, capture_output=True, text=True)
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "wall": time.perf_counter() - t}
 
 
 def _two_children(args: list[str]) -> dict:
     """Two children at once, each on half the files: `seconds`, the slower one's seconds of work,
     and `wall`, from their launch until both have exited."""
-    cmd = [sys.executable, "-m", "pipeline.bench", "--child", *args]
     t = time.perf_counter()
-    procs = [subprocess.Popen([*cmd, "--half", str(h)], stdout=subprocess.PIPE, text=True) for h in (0, 1)]
+    procs = [subprocess.Popen([*_CHILD, *args, "--half", str(h)], stdout=subprocess.PIPE, text=True)
+             for h in (0, 1)]
     outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
     return {"seconds": max(o["seconds"] for o in outs), "wall": time.perf_counter() - t}
 

@@ -30,9 +30,6 @@ from .process import error_result
 # its memory (a full batch of corpus text is 1.5-1.9 MB of Arrow tables).
 OWN_AHEAD = 8
 
-_BATCHES: list[list[str]] = []      # the run's batches, for forked helpers (inherited, not sent)
-
-
 class SharedResults:
     """work(paths) -> Packed for every batch, in order, done by this process and by `helpers`
     others: forked (they inherit what work needs), or spawned, calling init() first. The helpers
@@ -40,8 +37,6 @@ class SharedResults:
     stops them and removes their shared memory, however far the run got."""
 
     def __init__(self, batches: list[list[str]], helpers: int, work, init=None):
-        global _BATCHES
-        _BATCHES = batches
         fork = "fork" in mp.get_all_start_methods()
         ctx = mp.get_context("fork" if fork else "spawn")
         self.counter = ctx.Value("q", 0)                # the next batch nobody has claimed
@@ -52,8 +47,9 @@ class SharedResults:
         try:
             for h in range(helpers):
                 recv, send = ctx.Pipe(duplex=False)
-                args = (h, self.counter, self.current, send, str(self.folder), work,
-                        None if fork else batches, init)
+                # forked, a helper has its arguments as they are in memory: nothing is pickled
+                args = (h, self.counter, self.current, send, str(self.folder), work, batches,
+                        None if fork else init)
                 proc = ctx.Process(target=_helper, args=args, daemon=True, name=f"pipeline-helper-{h}")
                 proc.start()
                 send.close()
@@ -74,7 +70,6 @@ class SharedResults:
             raise
 
     def close(self) -> None:
-        global _BATCHES
         if hasattr(self, "_results"):
             self._results.close()
         with self.counter.get_lock():
@@ -86,7 +81,6 @@ class SharedResults:
             conn.close()
         self.live.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
-        _BATCHES = []
 
 
 def _claim(counter, n: int, current=None, h: int = 0) -> int | None:
@@ -103,9 +97,7 @@ def _claim(counter, n: int, current=None, h: int = 0) -> int | None:
 
 def _helper(h, counter, current, send, folder, work, batches, init) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
-    if batches is None:
-        batches = _BATCHES
-    else:
+    if init is not None:                             # spawned: nothing inherited
         init()
     while (k := _claim(counter, len(batches), current, h)) is not None:
         try:
@@ -122,8 +114,8 @@ class _Run:
         self.batches, self.work, self.counter, self.current, self.live = (
             batches, work, counter, current, live)
         self.ready: dict[int, Packed | Spilled | BaseException] = {}
-        self.own = 0                        # of ready, the batches the parent processed
-        self.from_helpers: set[int] = set()     # batches a helper handed back (or lost)
+        self.own: set[int] = set()          # of ready, the batches the parent processed
+        self.next = 0                       # the next batch to yield
         self.died: list[int] = []           # exit codes of helpers that died
 
     def in_order(self):
@@ -133,26 +125,23 @@ class _Run:
                 self.receive(timeout=0)
                 if k in self.ready:
                     break
-                j = _claim(self.counter, n) if self.own < OWN_AHEAD else None
+                j = _claim(self.counter, n) if len(self.own) < OWN_AHEAD else None
                 if j is not None:
                     self.ready[j] = self.work(self.batches[j])
-                    self.own += 1
+                    self.own.add(j)
                 elif self.live:
                     self.receive(timeout=None)
                 else:     # claimed by a helper that died before it said which: its batch
                     self.ready[k] = _lost(self.batches[k], self.died[-1] if self.died else 1)
-                    self.from_helpers.add(k)
+            self.next = k + 1
             yield self.take(k)
 
     def take(self, k: int) -> Packed:
         got = self.ready.pop(k)
+        self.own.discard(k)
         if isinstance(got, BaseException):
             raise got
-        if isinstance(got, Spilled):
-            return got.load()
-        if k not in self.from_helpers:
-            self.own -= 1
-        return got
+        return got.load() if isinstance(got, Spilled) else got
 
     def receive(self, timeout: float | None) -> None:
         """What the helpers have sent. A helper whose pipe closes has finished, or died."""
@@ -163,15 +152,13 @@ class _Run:
                 h, proc = self.live.pop(conn)
                 conn.close()
                 proc.join()
-                lost = self.current[h]
+                lost = self.current[h]           # -1, or the batch it had (or had just sent)
                 if proc.exitcode != 0:
                     self.died.append(proc.exitcode)
-                    if lost >= 0 and lost not in self.from_helpers:
+                    if lost >= self.next and lost not in self.ready:
                         self.ready[lost] = _lost(self.batches[lost], proc.exitcode)
-                        self.from_helpers.add(lost)
                 continue
             self.ready[k] = got
-            self.from_helpers.add(k)
 
 
 def _lost(paths: list[str], exitcode: int) -> Packed:
