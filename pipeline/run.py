@@ -251,7 +251,7 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
         }
         if prev_rows is not None:
             prev_rows.close()
-        writer.commit(manifest)
+        manifest = writer.commit(manifest)
     except BaseException:
         writer.abort()
         raise
@@ -259,7 +259,7 @@ def run(inputs: list[str | Path], out_dir: Path, opts: RunOptions | None = None,
         if fresh is not None:
             fresh.close()               # helper processes stopped, their shared memory removed
         gc.unfreeze()
-    return {**manifest, "rows": writer.counts}
+    return manifest
 
 
 def _jieba_version() -> str:

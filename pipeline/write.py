@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -75,6 +76,9 @@ class TableWriter:
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
         self.pending: deque[Future] = deque()
         self.counts: dict[str, int] = {t: 0 for t in TABLES}
+        # CPU seconds the writer thread spent encoding: at --jobs 1 it runs on the otherwise idle
+        # second core; at --jobs 2 it takes a share of two busy ones (the bench's ceiling)
+        self.encode_cpu = 0.0                                  # written by the writer thread only
 
     def add(self, result: dict[str, pa.Table]) -> None:
         """One document's tables (batch.result_tables / Packed slices), in doc_id order."""
@@ -112,6 +116,7 @@ class TableWriter:
     def _encode(self, table: str, pieces: list[pa.Table], part: int) -> None:
         # one row group from the pieces as they are: Parquet gets the same bytes as from one
         # combined chunk (checked on the whole corpus), without the copy (0.07 s of 0.86)
+        cpu = time.thread_time()
         data = pa.concat_tables(pieces)
         if self.partitioned:
             folder = self.tmp / table
@@ -123,13 +128,15 @@ class TableWriter:
                 self.writers[table] = pq.ParquetWriter(self.tmp / f"{table}.parquet", SCHEMAS[table],
                                                        **WRITE_OPTIONS.get(table, {}))
             self.writers[table].write_table(data, row_group_size=ROW_GROUP)
+        self.encode_cpu += time.thread_time() - cpu
 
     def _drain(self) -> None:
         while self.pending:
             self.pending.popleft().result()
 
-    def commit(self, manifest: dict) -> None:
-        """Finish every table, then move the whole set into place, the manifest last."""
+    def commit(self, manifest: dict) -> dict:
+        """Finish every table, then move the whole set into place, the manifest last (returned
+        as written)."""
         for table in TABLES:
             self._flush(table, final=True)   # also creates the file of an empty table, with its schema
         self._drain()
@@ -137,7 +144,7 @@ class TableWriter:
         for table in TABLES:
             if table in self.writers:
                 self.writers.pop(table).close()
-        manifest = {**manifest, "rows": self.counts}
+        manifest = {**manifest, "rows": self.counts, "seconds_encoding_cpu": round(self.encode_cpu, 4)}
         # streamed: json.dumps of a 10,000-input manifest peaks at 10 MB (the indenting encoder
         # joins a list of small strings), which was the run's peak memory at 4x the corpus
         with open(self.tmp / "_manifest.json", "w", encoding="utf-8") as f:
@@ -157,6 +164,7 @@ class TableWriter:
                 other.unlink()
         os.replace(self.tmp / "_manifest.json", self.out_dir / "_manifest.json")
         shutil.rmtree(self.tmp, ignore_errors=True)
+        return manifest
 
     def abort(self) -> None:
         self.thread.shutdown(wait=True, cancel_futures=True)

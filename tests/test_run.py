@@ -65,11 +65,12 @@ def test_rerun_reuses_unchanged_documents(tmp_path, corpus_dir):
 
 def test_manifest_and_schemas(tmp_path):
     out = tmp_path / "out"
-    run([SEEDS], out, RunOptions(jobs=1, progress=False))
+    returned = run([SEEDS], out, RunOptions(jobs=1, progress=False))
     m = json.loads((out / "_manifest.json").read_text(encoding="utf-8"))
     for key in ("pipeline_version", "rules_fingerprint", "jieba_version", "segmenter", "inputs", "rows",
-                "errors", "seconds_per_stage"):
+                "errors", "seconds_per_stage", "seconds_encoding_cpu"):
         assert key in m, key
+    assert returned["rows"] == m["rows"] and returned["seconds_encoding_cpu"] == m["seconds_encoding_cpu"] > 0
     assert m["segmenter"]["hmm"] is False
     assert {i["doc_id"] for i in m["inputs"]} == {p.stem for p in SEEDS.glob("*.txt")}
     for t in TABLES:
