@@ -128,13 +128,20 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
         n_docs = sum(1 for _ in one.glob("*.txt"))
         print(f"corpus {'sample' if docs else 'whole'}: {n_docs} documents, {chars:,} characters ({corpus})")
         runs_p, runs_j, runs_r, runs_2, halves = [], [], [], [], []
+        pipeline = lambda jobs: _child(["pipeline", str(one), "--jobs", str(jobs), "--segmenter", segmenter])
         for i in range(repeat):                 # interleaved, so load hits all of them alike
-            runs_p.append(_child(["pipeline", str(one), "--jobs", "1", "--segmenter", segmenter]))
+            # the runs of each ratio back to back: raw jieba, then the pipeline's --jobs 1 and
+            # --jobs 2 in turn first (the host drifts within a minute, and a run can be slowed by
+            # the one before it)
             runs_j.append(_child(["jieba", str(one)]))
+            if jobs_check and i % 2:
+                runs_2.append(pipeline(2))
+            runs_p.append(pipeline(1))
+            if jobs_check and not i % 2:
+                runs_2.append(pipeline(2))
             if find_spec("rjieba") is not None:
                 runs_r.append(_child(["rjieba", str(one)]))
             if jobs_check:
-                runs_2.append(_child(["pipeline", str(one), "--jobs", "2", "--segmenter", segmenter]))
                 halves.append(_two_children(["pipeline", str(one), "--jobs", "1", "--segmenter", segmenter]))
         med = lambda runs: statistics.median(chars / r["seconds"] for r in runs)
         p1, jb = med(runs_p), med(runs_j)
@@ -165,8 +172,8 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
         report["startup_s"] = startup
         if jobs_check:
             p2 = med(runs_2)
-            # the speed-up as the median of each round's ratio: a round's two runs are under a
-            # minute apart, so a host that slows down for a while tends to slow both, where the
+            # the speed-up as the median of each round's ratio: a round's two runs are back to
+            # back, so a host that slows down for a while tends to slow both, where the
             # two medians of rates can come from different rounds
             speedup = statistics.median(r1["seconds"] / r2["seconds"] for r1, r2 in zip(runs_p, runs_2))
             # what two processes gain on this machine at all: raw jieba on half the files each,
