@@ -77,7 +77,7 @@ class TableWriter:
         self.pending: deque[Future] = deque()
         self.counts: dict[str, int] = {t: 0 for t in TABLES}
         # CPU seconds the writer thread spent encoding: at --jobs 1 it runs on the otherwise idle
-        # second core; at --jobs 2 it takes a share of two busy ones (the bench's ceiling)
+        # second core; at --jobs 2 it takes a share of two busy ones (the bound the bench prints)
         self.encode_cpu = 0.0                                  # written by the writer thread only
 
     def add(self, result: dict[str, pa.Table]) -> None:
