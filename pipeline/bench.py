@@ -128,21 +128,22 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
         n_docs = sum(1 for _ in one.glob("*.txt"))
         print(f"corpus {'sample' if docs else 'whole'}: {n_docs} documents, {chars:,} characters ({corpus})")
         runs_p, runs_j, runs_r, runs_2, halves = [], [], [], [], []
-        pipeline = lambda jobs: _child(["pipeline", str(one), "--jobs", str(jobs), "--segmenter", segmenter])
+        # a pipeline child's arguments: on the folder, with this many processes
+        args = lambda folder, jobs: ["pipeline", str(folder), "--jobs", str(jobs), "--segmenter", segmenter]
         for i in range(repeat):                 # interleaved, so load hits all of them alike
             # the runs of each ratio back to back: raw jieba, then the pipeline's --jobs 1 and
             # --jobs 2 in turn first (the host drifts within a minute, and a run can be slowed by
             # the one before it)
             runs_j.append(_child(["jieba", str(one)]))
             if jobs_check and i % 2:
-                runs_2.append(pipeline(2))
-            runs_p.append(pipeline(1))
+                runs_2.append(_child(args(one, 2)))
+            runs_p.append(_child(args(one, 1)))
             if jobs_check and not i % 2:
-                runs_2.append(pipeline(2))
+                runs_2.append(_child(args(one, 2)))
             if find_spec("rjieba") is not None:
                 runs_r.append(_child(["rjieba", str(one)]))
             if jobs_check:
-                halves.append(_two_children(["pipeline", str(one), "--jobs", "1", "--segmenter", segmenter]))
+                halves.append(_two_children(args(one, 1)))
         med = lambda runs: statistics.median(chars / r["seconds"] for r in runs)
         p1, jb = med(runs_p), med(runs_j)
         report.update(pipeline_chars_per_s=p1, jieba_chars_per_s=jb, ratio_to_jieba=p1 / jb,
@@ -212,7 +213,7 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
                     materialise(corpus, folder, k, docs or None)
                 for j in jobs_list:
                     peaks[j][k] = statistics.median(
-                        _child(["pipeline", str(folder), "--jobs", str(j), "--segmenter", segmenter])["peak_mb"]
+                        _child(args(folder, j))["peak_mb"]
                         for _ in range(2))
                     report[f"peak_mb_{k}x" + ("" if j == 1 else f"_jobs{j}")] = peaks[j][k]
                 if k != 1:
