@@ -131,9 +131,9 @@ def main(corpus: Path = CORPUS, docs: int = 400, repeat: int = 3, jobs_check: bo
         # a pipeline child's arguments: on the folder, with this many processes
         args = lambda folder, jobs: ["pipeline", str(folder), "--jobs", str(jobs), "--segmenter", segmenter]
         for i in range(repeat):                 # interleaved, so load hits all of them alike
-            # the runs of each ratio back to back: raw jieba, then the pipeline's --jobs 1 and
-            # --jobs 2 in turn first (the host drifts within a minute, and a run can be slowed by
-            # the one before it)
+            # the runs of each ratio back to back: raw jieba, then the pipeline at --jobs 1 and at
+            # --jobs 2, which of the two goes first alternating by round (the host drifts within
+            # a minute, and a run can be slowed by the one before it)
             runs_j.append(_child(["jieba", str(one)]))
             if jobs_check and i % 2:
                 runs_2.append(_child(args(one, 2)))
